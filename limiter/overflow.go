@@ -1,0 +1,79 @@
+package limiter
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// When the table is full and the sweeper has nothing to retire, a key that
+// is not tracked is served by one bucket shared by every such key: the
+// overflow bucket, with the limiter's own Policy. Tracked keys keep their
+// own buckets. Under a key spray, new clients therefore share one client's
+// worth of capacity until the sweeper frees room; nobody is unlimited.
+//
+// A key can move from the overflow bucket to a bucket of its own when room
+// frees up. A naive move would hand it a full bucket right after it had
+// spent tokens from the overflow bucket, letting it exceed Burst + Rate×T.
+// So a new bucket starts at min(Burst, overflow level) whenever the overflow
+// bucket has been used since it was last full. Seen from one key, its
+// buckets then form a single token bucket whose level only ever jumps down
+// (to the overflow level, which reflects everyone's spending) or, when the
+// overflow bucket is full, to full from full: its admissions stay within
+// Burst + Rate×T.
+//
+// The protocol that makes the level handover race-free:
+//
+//   - A new bucket is published in the table as pending. Nobody takes from a
+//     pending bucket; whoever finds it (its creator or a concurrent request)
+//     first settles it, then takes.
+//   - The overflow path holds over.mu, sets over.dirty, and only then checks
+//     whether its key is in the table; if it is, it uses that bucket instead.
+//   - Settling reads over.dirty after the bucket was published. If it is
+//     clear, the bucket starts full. If it is set, settling takes over.mu and
+//     starts the bucket at the overflow level; if that level is full, it
+//     clears dirty.
+//
+// Publishing then reading dirty, against setting dirty then reading the
+// table, is the store-buffer (Dekker) pattern; Go's atomics and sync.Map are
+// sequentially consistent, so at least one side sees the other. Either the
+// overflow path sees the bucket and uses it, or settling sees dirty and
+// waits on over.mu for that path to finish, so its spending is in the level.
+type overflow struct {
+	mu     sync.Mutex
+	tokens float64
+	last   int64
+	dirty  atomic.Bool // set under mu before each use; cleared under mu only when full
+}
+
+// fromOverflow serves key from the overflow bucket. live is false if key is
+// in the table after all; the caller then starts over.
+func (l *Limiter) fromOverflow(key string, n int) (d Decision, live bool) {
+	o := &l.over
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dirty.Store(true)
+	if _, ok := l.table.load(key); ok {
+		return d, false
+	}
+	now := max(l.now(), o.last)
+	o.tokens, d = l.math.take(l.math.advance(o.tokens, o.last, now), n)
+	o.last = now
+	return d, true
+}
+
+// settle gives pending bucket b its starting level (see above).
+func (l *Limiter) settle(b *bucket) {
+	o := &l.over
+	if !o.dirty.Load() {
+		b.settle(&l.math, l.math.burst, l.now())
+		return
+	}
+	o.mu.Lock()
+	now := max(l.now(), o.last)
+	level := l.math.advance(o.tokens, o.last, now)
+	if level >= l.math.burst {
+		o.dirty.Store(false)
+	}
+	b.settle(&l.math, level, now)
+	o.mu.Unlock()
+}
