@@ -89,18 +89,20 @@ func remaining(tokens float64) int {
 
 // allow applies one request of cost n at now. live is false if the bucket is
 // retired or pending; the bucket is then unchanged and d is meaningless.
-func (b *bucket) allow(p *policyMath, now int64, n int) (d Decision, live bool) {
+func (b *bucket) allow(p *policyMath, now int64, n int) (Decision, bool) {
 	b.mu.Lock()
 	if b.last < 0 {
 		b.mu.Unlock()
-		return d, false
+		return Decision{}, false
 	}
 	// A request that read the clock before a concurrent one but locked after
 	// it is treated as happening at the later time. rate.Limiter would move
 	// last backwards and count the overlap's refill twice.
 	now = max(now, b.last)
-	b.tokens, d = p.take(p.advance(b.tokens, b.last, now), n)
-	b.last = now
+	left, d := p.take(p.advance(b.tokens, b.last, now), n)
+	if d.Allowed { // like rate.Limiter, a denial leaves the state as it was
+		b.tokens, b.last = left, now
+	}
 	b.mu.Unlock()
 	return d, true
 }

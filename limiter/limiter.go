@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +72,7 @@ func New(p Policy, opts ...Option) (*Limiter, error) {
 		policy: p,
 		math:   policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst},
 		epoch:  time.Now(),
+		stats:  newCounters(),
 	}
 	l.table.max = int64(c.maxKeys)
 	l.over.tokens = l.math.burst
@@ -109,9 +109,8 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	if l.policy.Rate == rate.Inf {
 		return Decision{Allowed: true, Limit: l.policy.Burst, Remaining: l.policy.Burst}, nil
 	}
-	key = storageKey(key)
 	for {
-		if b, ok := l.table.load(key); ok {
+		if b, ok := l.table.lookup(key); ok {
 			d, live := b.allow(&l.math, l.now(), n) // read the clock after the lookup
 			if live {
 				l.stats.count(d.Allowed, false)
@@ -147,7 +146,7 @@ func (l *Limiter) revive(key string, b *bucket) {
 		l.settle(b)
 		return
 	}
-	if l.table.CompareAndDelete(key, b) {
+	if l.table.CompareAndDelete(makeKey(key), b) {
 		l.helped.Add(1)
 	}
 }
@@ -163,7 +162,7 @@ func (l *Limiter) insert(key string, n int) (d Decision, live bool) {
 		}
 		return d, live
 	}
-	b, stored := l.table.store(strings.Clone(key), &bucket{last: pending})
+	b, stored := l.table.store(ownKey(makeKey(key)), &bucket{last: pending})
 	if stored {
 		l.settle(b)
 	}
@@ -180,10 +179,9 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	key = storageKey(key)
-	if b, ok := l.table.load(key); ok {
+	if b, ok := l.table.lookup(key); ok {
 		b.retireNow()
-		l.table.CompareAndDelete(key, b)
+		l.table.CompareAndDelete(makeKey(key), b)
 	}
 	return nil
 }

@@ -47,17 +47,19 @@ type overflow struct {
 
 // fromOverflow serves key from the overflow bucket. live is false if key is
 // in the table after all; the caller then starts over.
-func (l *Limiter) fromOverflow(key string, n int) (d Decision, live bool) {
+func (l *Limiter) fromOverflow(key string, n int) (Decision, bool) {
 	o := &l.over
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.dirty.Store(true)
-	if _, ok := l.table.load(key); ok {
-		return d, false
+	if _, ok := l.table.lookup(key); ok {
+		return Decision{}, false
 	}
 	now := max(l.now(), o.last)
-	o.tokens, d = l.math.take(l.math.advance(o.tokens, o.last, now), n)
-	o.last = now
+	left, d := l.math.take(l.math.advance(o.tokens, o.last, now), n)
+	if d.Allowed {
+		o.tokens, o.last = left, now
+	}
 	return d, true
 }
 

@@ -28,8 +28,10 @@ type Stats struct {
 // with the runtime's per-thread random generator, which costs a few
 // nanoseconds and shares nothing between threads.
 type counters struct {
-	cells [numCells]cell
+	cells *[numCells]cell // allocated alone, so cells are 64-byte aligned
 }
+
+func newCounters() counters { return counters{cells: new([numCells]cell)} }
 
 const numCells = 16
 

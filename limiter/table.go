@@ -12,12 +12,25 @@ import (
 // after a successful reserve, and every successful delete releases one, so n
 // never exceeds max: the cap is exact, with no slack.
 type table struct {
-	m   syncmap.Map[string, *bucket]
+	m   syncmap.Map[tableKey, *bucket]
 	n   atomic.Int64
 	max int64
 }
 
-func (t *table) load(key string) (*bucket, bool) { return t.m.Load(key) }
+// lookup finds the bucket for key. Each case converts its own stack value
+// to an interface for Load, which does not retain it, so a lookup allocates
+// nothing (a shared helper returning tableKey would move the key to the heap).
+func (t *table) lookup(key string) (*bucket, bool) {
+	switch n := len(key); {
+	case n < len(key16{}):
+		return t.m.Load(short16(key))
+	case n < len(key32{}):
+		return t.m.Load(short32(key))
+	case n <= MaxKeyLen:
+		return t.m.Load(key)
+	}
+	return t.m.Load(digest(key))
+}
 
 // reserve claims room for one new entry and reports whether there was any.
 func (t *table) reserve() bool {
@@ -36,7 +49,7 @@ func (t *table) release() { t.n.Add(-1) }
 
 // store publishes b for key using a reservation. If key is already present
 // it releases the reservation and returns the present bucket.
-func (t *table) store(key string, b *bucket) (actual *bucket, stored bool) {
+func (t *table) store(key tableKey, b *bucket) (actual *bucket, stored bool) {
 	actual, loaded := t.m.LoadOrStore(key, b)
 	if loaded {
 		t.release()
@@ -46,7 +59,7 @@ func (t *table) store(key string, b *bucket) (actual *bucket, stored bool) {
 
 // CompareAndDelete removes key if it still maps to b, releasing its room.
 // With Range it makes table a sweeper.Table.
-func (t *table) CompareAndDelete(key string, b *bucket) bool {
+func (t *table) CompareAndDelete(key tableKey, b *bucket) bool {
 	if !t.m.CompareAndDelete(key, b) {
 		return false
 	}
@@ -55,7 +68,7 @@ func (t *table) CompareAndDelete(key string, b *bucket) bool {
 }
 
 // Range visits the tracked buckets.
-func (t *table) Range(yield func(string, *bucket) bool) { t.m.Range(yield) }
+func (t *table) Range(yield func(tableKey, *bucket) bool) { t.m.Range(yield) }
 
 // len reports the tracked keys, counting reservations in flight.
 func (t *table) len() int { return int(t.n.Load()) }

@@ -1,0 +1,142 @@
+package limiter
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The bucket arithmetic is checked against rate.Limiter, the oracle, at
+// explicit instants: first a table in rate's own style, then random
+// sequences.
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func ns(d time.Duration) int64 { return int64(d) }
+
+func TestBucketTable(t *testing.T) {
+	p := policyMath{limit: 10, burst: 3, n: 3} // 10/s, so one token per 100ms
+	steps := []struct {
+		at      time.Duration
+		n       int
+		allowed bool
+		remain  int
+		retry   time.Duration
+	}{
+		{0, 1, true, 2, 0},
+		{0, 2, true, 0, 0},
+		{0, 1, false, 0, 100 * time.Millisecond},
+		{50 * time.Millisecond, 1, false, 0, 50 * time.Millisecond},
+		{100 * time.Millisecond, 1, true, 0, 0},
+		{150 * time.Millisecond, 2, false, 0, 150 * time.Millisecond},
+		{300 * time.Millisecond, 2, true, 0, 0},
+		{time.Hour, 3, true, 0, 0}, // refill is capped at burst
+		{time.Hour, 1, false, 0, 100 * time.Millisecond},
+	}
+	b := &bucket{tokens: p.burst}
+	oracle := rate.NewLimiter(10, 3)
+	for i, s := range steps {
+		d, live := b.allow(&p, ns(s.at), s.n)
+		if !live {
+			t.Fatalf("step %d: bucket not live", i)
+		}
+		want := oracle.AllowN(t0.Add(s.at), s.n)
+		if d.Allowed != want || d.Allowed != s.allowed || d.Remaining != s.remain || d.RetryAfter != s.retry {
+			t.Errorf("step %d: allow(%v, %d) = %+v, want Allowed %v (rate says %v), Remaining %d, RetryAfter %v",
+				i, s.at, s.n, d, s.allowed, want, s.remain, s.retry)
+		}
+	}
+}
+
+// TestBucketModel compares random request sequences with rate.Limiter: the
+// decision, Remaining (whole tokens left, from rate's TokensAt), and
+// RetryAfter (rate's reservation delay, rounded up, after which the request
+// is admitted).
+func TestBucketModel(t *testing.T) {
+	limits := []float64{0.001, 0.3, 1, 7.5, 10, 1000, 1e6}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for iter := range 2000 {
+		p := policyMath{limit: limits[rng.IntN(len(limits))], n: 1 + rng.IntN(20)}
+		p.burst = float64(p.n)
+		b := &bucket{tokens: p.burst}
+		oracle := rate.NewLimiter(rate.Limit(p.limit), p.n)
+		var admitted []op // replayed to copy the oracle: rate.Limiter cannot be copied
+		replay := func() *rate.Limiter {
+			r := rate.NewLimiter(rate.Limit(p.limit), p.n)
+			for _, o := range admitted {
+				r.AllowN(o.at, o.n)
+			}
+			return r
+		}
+		now := int64(rng.IntN(1000))
+		for step := range 50 {
+			now += randomStep(rng, p.limit)
+			n := 1 + rng.IntN(p.n)
+			at := t0.Add(time.Duration(now))
+			d, _ := b.allow(&p, now, n)
+			if want := oracle.AllowN(at, n); d.Allowed != want {
+				t.Fatalf("iter %d step %d (%v/s burst %d, n %d at %v): allowed %v, rate.Limiter says %v",
+					iter, step, p.limit, p.n, n, time.Duration(now), d.Allowed, want)
+			}
+			if want := max(int(oracle.TokensAt(at)), 0); d.Remaining != want {
+				t.Fatalf("iter %d step %d: Remaining %d, want %d (rate.Limiter.TokensAt)", iter, step, d.Remaining, want)
+			}
+			if d.Allowed {
+				admitted = append(admitted, op{at, n})
+				continue
+			}
+			// rate.Limiter's own wait, truncated; ours is rounded up.
+			wait := replay().ReserveN(at, n).DelayFrom(at)
+			if d.RetryAfter < wait || d.RetryAfter > wait+1 {
+				t.Fatalf("iter %d step %d: RetryAfter %v, want rate.Limiter's delay %v rounded up; limit %v n %d tokens %v %v", iter, step, d.RetryAfter, wait, p.limit, n, oracle.TokensAt(at), b.tokens)
+			}
+			if d.RetryAfter < 1<<50 && !replay().AllowN(at.Add(d.RetryAfter), n) {
+				t.Fatalf("iter %d step %d: rate.Limiter denies n=%d at now+RetryAfter (%v)", iter, step, n, d.RetryAfter)
+			}
+		}
+	}
+}
+
+type op struct {
+	at time.Time
+	n  int
+}
+
+// randomStep picks a time step that often lands near token boundaries.
+func randomStep(rng *rand.Rand, limit float64) int64 {
+	perToken := float64(time.Second) / limit
+	switch rng.IntN(4) {
+	case 0:
+		return 0
+	case 1:
+		return int64(rng.IntN(3)) // nanosecond steps
+	case 2:
+		return int64(perToken * float64(rng.IntN(3))) // whole tokens
+	default:
+		return int64(rng.Float64() * 2 * perToken)
+	}
+}
+
+func TestBucketRetire(t *testing.T) {
+	p := policyMath{limit: 1, burst: 2, n: 2}
+	b := &bucket{tokens: p.burst}
+	b.allow(&p, 0, 1)
+	if b.retire(&p, ns(999*time.Millisecond)) {
+		t.Fatal("retire(just under a refill) = true, want false: the bucket is not full")
+	}
+	if !b.retire(&p, ns(time.Second)) {
+		t.Fatal("retire(after refill) = false, want true")
+	}
+	if _, live := b.allow(&p, ns(time.Second), 1); live {
+		t.Fatal("allow on a retired bucket reported live")
+	}
+	if !b.retire(&p, ns(time.Second)) {
+		t.Fatal("retire on a retired bucket = false, want true (so a sweeper can delete it)")
+	}
+	pend := &bucket{last: pending}
+	if pend.retire(&p, ns(time.Hour)) {
+		t.Fatal("retire on a pending bucket = true, want false")
+	}
+}

@@ -1,0 +1,58 @@
+package limiter_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/floodgate-go/floodgate/limiter"
+)
+
+func Example() {
+	l, err := limiter.New(limiter.PerMinute(3))
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+
+	ctx := context.Background()
+	for i := range 4 {
+		d, err := l.Allow(ctx, "198.51.100.7")
+		if err != nil {
+			panic(err) // only a closed limiter or an invalid cost gets here
+		}
+		fmt.Printf("request %d: allowed=%v remaining=%d retry after ~%ds\n",
+			i+1, d.Allowed, d.Remaining, int(d.RetryAfter.Round(1e9).Seconds()))
+	}
+	// Another client has its own bucket.
+	d, _ := l.Allow(ctx, "203.0.113.9")
+	fmt.Println("other client allowed:", d.Allowed)
+	// Output:
+	// request 1: allowed=true remaining=2 retry after ~0s
+	// request 2: allowed=true remaining=1 retry after ~0s
+	// request 3: allowed=true remaining=0 retry after ~0s
+	// request 4: allowed=false remaining=0 retry after ~20s
+	// other client allowed: true
+}
+
+func ExampleNew_invalidPolicy() {
+	_, err := limiter.New(limiter.Policy{Rate: 10, Burst: 0})
+	fmt.Println(err)
+	// Output:
+	// limiter: invalid policy: burst 0 must be at least 1 with a finite rate
+}
+
+func ExampleLimiter_AllowN() {
+	l, _ := limiter.New(limiter.Policy{Rate: 1, Burst: 10})
+	defer l.Close()
+	ctx := context.Background()
+	d, _ := l.AllowN(ctx, "bulk-client", 8) // an expensive request
+	fmt.Println(d.Allowed, d.Remaining)
+	d, _ = l.AllowN(ctx, "bulk-client", 5)
+	fmt.Println(d.Allowed, d.Remaining)
+	_, err := l.AllowN(ctx, "bulk-client", 11) // could never be admitted
+	fmt.Println(err)
+	// Output:
+	// true 2
+	// false 2
+	// limiter: invalid cost: cost 11 is outside [1, burst 10]
+}

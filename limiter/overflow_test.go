@@ -1,0 +1,221 @@
+package limiter
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/floodgate-go/floodgate/sweeper"
+)
+
+func TestOverflowSharesOneBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := mustNew(t, PerMinute(3), WithMaxKeys(1))
+		if d, _ := l.Allow(ctx, "tracked"); !d.Allowed {
+			t.Fatal("first key denied")
+		}
+		// The table is full: every other key shares the overflow bucket.
+		var admitted int
+		for i := range 10 {
+			if d, _ := l.Allow(ctx, fmt.Sprintf("sprayed-%d", i)); d.Allowed {
+				admitted++
+			}
+		}
+		if admitted != 3 {
+			t.Errorf("10 untracked keys admitted %d, want the overflow bucket's burst, 3", admitted)
+		}
+		// The tracked key keeps its own bucket.
+		for want := range 2 {
+			if d, _ := l.Allow(ctx, "tracked"); !d.Allowed || d.Remaining != 1-want {
+				t.Fatalf("tracked key under overflow: %+v, want allowed with Remaining %d", d, 1-want)
+			}
+		}
+		if s := l.Stats(); s.Keys != 1 || s.Overflowed != 10 {
+			t.Errorf("Stats = %+v, want Keys 1, Overflowed 10", s)
+		}
+	})
+}
+
+// A key that spent from the overflow bucket and then gets a bucket of its
+// own must start from the overflow level, not from full: otherwise it would
+// get a second burst.
+func TestOverflowHandoverKeepsSpending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := Policy{Rate: 1, Burst: 5}
+		l := mustNew(t, p, WithMaxKeys(1))
+		l.Allow(ctx, "a") // a holds the only slot
+		var admitted []time.Duration
+		start := time.Now()
+		allowB := func() {
+			if d, _ := l.Allow(ctx, "b"); d.Allowed {
+				admitted = append(admitted, time.Since(start))
+			}
+		}
+		for range 5 {
+			allowB() // b drains the overflow bucket
+		}
+		time.Sleep(time.Second) // a refills; the overflow bucket regains 1
+		if got := sweeper.Pass(&l.table, l.retire); got != 1 {
+			t.Fatalf("Pass removed %d, want a", got)
+		}
+		for range 5 {
+			allowB() // b now gets a bucket of its own
+		}
+		if s := l.Stats(); s.Keys != 1 {
+			t.Fatalf("Keys = %d, want 1 (b)", s.Keys)
+		}
+		checkWindows(t, "b", p, admitted)
+		if len(admitted) != 6 {
+			t.Fatalf("b admitted %d in 1s, want Burst + Rate×1s = 6", len(admitted))
+		}
+	})
+}
+
+// A request that found the table full can reach the overflow bucket after
+// its key got a bucket of its own (room freed up in between). It must use
+// that bucket, not spend from the overflow bucket as well.
+func TestOverflowPathDefersToTable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := mustNew(t, PerMinute(5), WithMaxKeys(1))
+		l.Allow(ctx, "k") // k is tracked
+		if _, live := l.fromOverflow("k", 1); live {
+			t.Fatal("the overflow path served a key that has its own bucket")
+		}
+		if s := l.Stats(); s.Overflowed != 0 {
+			t.Fatalf("Overflowed = %d, want 0", s.Overflowed)
+		}
+		if !l.over.dirty.Load() {
+			t.Fatal("the overflow path did not mark the overflow bucket dirty before checking the table")
+		}
+	})
+}
+
+// TestOverflowStress: with a cap of one key, two clients and a sweeper
+// contend round after round, so keys keep moving between their own bucket
+// and the overflow bucket under every interleaving. Every window of every
+// client stays within Burst + Rate×T.
+func TestOverflowStress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := Policy{Rate: 4, Burst: 3}
+		l := mustNew(t, p, WithMaxKeys(1))
+		start := time.Now()
+		var mu sync.Mutex
+		admitted := map[string][]time.Duration{}
+		var wg sync.WaitGroup
+		for g := range 12 {
+			key := []string{"x", "y", "z"}[g%3]
+			wg.Go(func() {
+				for r := range 400 {
+					time.Sleep(time.Duration(50+r%5*100) * time.Millisecond)
+					yieldRandomly()
+					if d, _ := l.Allow(ctx, key); d.Allowed {
+						mu.Lock()
+						admitted[key] = append(admitted[key], time.Since(start))
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for range 800 {
+				time.Sleep(50 * time.Millisecond)
+				yieldRandomly()
+				sweeper.Pass(&l.table, l.retire)
+			}
+		})
+		wg.Wait()
+		for key, times := range admitted {
+			checkWindows(t, key, p, times)
+		}
+		if s := l.Stats(); s.Overflowed == 0 || s.Keys > 1 {
+			t.Errorf("Stats = %+v: want overflow exercised and at most 1 key", s)
+		}
+	})
+}
+
+// TestKeySpray: a million distinct keys against a cap of 10,000. The table
+// never exceeds the cap, the heap stays bounded, and a client drained before
+// the spray is still limited during it.
+func TestKeySpray(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sprays a million keys")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		const maxKeys = 10_000
+		spray := 1_000_000
+		if raceEnabled {
+			spray = 200_000 // still twenty times the cap
+		}
+		p := PerSecond(10)
+		l := mustNew(t, p, WithMaxKeys(maxKeys), WithSweepInterval(100*time.Millisecond))
+		start := time.Now()
+		var victim []time.Duration
+		for range 20 {
+			if d, _ := l.Allow(ctx, "victim"); d.Allowed {
+				victim = append(victim, 0)
+			}
+		}
+		before := heapAlloc()
+		key := make([]byte, 0, 64)
+		for i := range spray {
+			key = fmt.Appendf(key[:0], "%d.%d.%d.%d", 10+i>>24&0xff, i>>16&0xff, i>>8&0xff, i&0xff)
+			l.Allow(ctx, string(key))
+			if i%1000 == 0 {
+				time.Sleep(time.Millisecond) // a second of fake time over the spray
+				if d, _ := l.Allow(ctx, "victim"); d.Allowed {
+					victim = append(victim, time.Since(start))
+				}
+				if k := l.Stats().Keys; k > maxKeys {
+					t.Fatalf("after %d keys: tracking %d, cap %d", i, k, maxKeys)
+				}
+			}
+		}
+		growth := int64(heapAlloc()) - int64(before)
+		s := l.Stats()
+		t.Logf("heap growth %d bytes; %+v", growth, s)
+		if growth > 8<<20 {
+			t.Errorf("heap grew by %d bytes during the spray, want under 8 MiB", growth)
+		}
+		if s.Overflowed == 0 || s.Retired == 0 {
+			t.Errorf("Stats = %+v: want both overflow and retirement exercised", s)
+		}
+		checkWindows(t, "victim", p, victim)
+		if len(victim) > 10+11 {
+			t.Errorf("the drained victim was admitted %d times, want at most Burst + Rate×T = 21", len(victim))
+		}
+	})
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestMemoryPerKey measures the heap held per tracked key at a million
+// keys (the README's figure) and holds it to 160 bytes.
+func TestMemoryPerKey(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("measures the heap at a million keys: not under -short or -race")
+	}
+	const n = 1_000_000
+	keys := benchKeys(n) // allocated before the baseline: the caller owns them
+	before := heapAlloc()
+	l := mustNew(t, PerHour(10), WithMaxKeys(n)) // nothing refills, so nothing is swept
+	for _, k := range keys {
+		l.Allow(ctx, k)
+	}
+	perKey := float64(heapAlloc()-before) / n
+	t.Logf("%.1f bytes per tracked key at %d keys", perKey, n)
+	if s := l.Stats(); s.Keys != n {
+		t.Fatalf("tracking %d keys, want %d", s.Keys, n)
+	}
+	if perKey > 160 {
+		t.Errorf("%.1f bytes per tracked key, want at most 160", perKey)
+	}
+	runtime.KeepAlive(keys)
+}
