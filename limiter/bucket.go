@@ -59,25 +59,31 @@ func ceilDuration(ns float64) time.Duration {
 	return time.Duration(math.Ceil(ns))
 }
 
-// take is rate.Limiter.AllowN(now, n) on a bucket that holds tokens at
-// now (already advanced). It returns the tokens left and the decision.
-// Like rate.Limiter, it admits a request whose shortfall would be refilled in
+// take is rate.Limiter.ReserveN(now, n) with a maxFutureReserve of maxWait
+// (AllowN is maxWait 0) on a bucket that holds tokens at now (already
+// advanced). It returns the tokens left, the decision, and the wait before
+// an admitted request may proceed (0 unless maxWait > 0). Like
+// rate.Limiter, it admits a request whose shortfall would be refilled in
 // under one nanosecond (the truncated wait is zero).
-func (p *policyMath) take(tokens float64, n int) (left float64, d Decision) {
+func (p *policyMath) take(tokens float64, n int, maxWait time.Duration) (left float64, d Decision, wait time.Duration) {
 	left = tokens - float64(n)
 	d.Limit = p.n
-	// rate.Limiter denies when the truncated wait is positive, that is when
-	// the exact wait is at least one nanosecond.
-	if left < 0 && p.durationFromTokens(-left) >= 1 {
-		d.Remaining = remaining(tokens)
-		d.RetryAfter = ceilDuration(p.durationFromTokens(-left))
-		d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - tokens))
-		return tokens, d
+	if left < 0 {
+		exact := p.durationFromTokens(-left)
+		// rate.Limiter denies when the truncated wait exceeds
+		// maxFutureReserve, that is when exact >= maxWait + 1ns.
+		if exact >= float64(maxWait)+1 {
+			d.Remaining = remaining(tokens)
+			d.RetryAfter = ceilDuration(exact)
+			d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - tokens))
+			return tokens, d, 0
+		}
+		wait = time.Duration(exact) // truncated, as rate.Reservation.Delay
 	}
 	d.Allowed = true
 	d.Remaining = remaining(left)
 	d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - left))
-	return left, d
+	return left, d, wait
 }
 
 func remaining(tokens float64) int {
@@ -87,24 +93,44 @@ func remaining(tokens float64) int {
 	return int(tokens)
 }
 
-// allow applies one request of cost n at now. live is false if the bucket is
-// retired or pending; the bucket is then unchanged and d is meaningless.
-func (b *bucket) allow(p *policyMath, now int64, n int) (Decision, bool) {
+// take applies one request of cost n at now, reserving up to maxWait ahead
+// (see policyMath.take). live is false if the bucket is retired or pending;
+// the bucket is then unchanged and the other results are meaningless.
+func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration) (d Decision, wait time.Duration, live bool) {
 	b.mu.Lock()
 	if b.last < 0 {
 		b.mu.Unlock()
-		return Decision{}, false
+		return d, 0, false
 	}
 	// A request that read the clock before a concurrent one but locked after
 	// it is treated as happening at the later time. rate.Limiter would move
 	// last backwards and count the overlap's refill twice.
 	now = max(now, b.last)
-	left, d := p.take(p.advance(b.tokens, b.last, now), n)
+	left, d, wait := p.take(p.advance(b.tokens, b.last, now), n, maxWait)
 	if d.Allowed { // like rate.Limiter, a denial leaves the state as it was
 		b.tokens, b.last = left, now
 	}
 	b.mu.Unlock()
-	return d, true
+	return d, wait, true
+}
+
+// allow is take for AllowN: no reservation ahead.
+func (b *bucket) allow(p *policyMath, now int64, n int) (Decision, bool) {
+	d, _, live := b.take(p, now, n, 0)
+	return d, live
+}
+
+// refund gives back n tokens taken from b by a request that did not go
+// ahead (a composite limit denied elsewhere, a Wait cancelled). The state
+// becomes what it would be had the request never been made, except that
+// requests denied in between stay denied: a refund can under-admit, never
+// over-admit. A retired bucket was full, so there is nothing to give back.
+func (b *bucket) refund(p *policyMath, n int) {
+	b.mu.Lock()
+	if b.last >= 0 {
+		b.tokens = min(b.tokens+float64(n), p.burst)
+	}
+	b.mu.Unlock()
 }
 
 // retire marks the bucket retired if it has refilled to burst at now, which

@@ -109,20 +109,74 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	if l.policy.Rate == rate.Inf {
 		return Decision{Allowed: true, Limit: l.policy.Burst, Remaining: l.policy.Burst}, nil
 	}
+	d, _, _ := l.take(key, n, 0)
+	return d, nil
+}
+
+// A grant records where a request's tokens came from, so that they can be
+// given back: the key's bucket, the overflow bucket, or nowhere (rate.Inf).
+type grant struct {
+	b    *bucket
+	over bool
+}
+
+// take decides a request of cost n for key, reserving up to maxWait ahead
+// (0 for AllowN). It returns the decision, the wait before an admitted
+// request may proceed, and where the tokens came from.
+func (l *Limiter) take(key string, n int, maxWait time.Duration) (Decision, time.Duration, grant) {
 	for {
 		if b, ok := l.table.lookup(key); ok {
-			d, live := b.allow(&l.math, l.now(), n) // read the clock after the lookup
+			d, wait, live := b.take(&l.math, l.now(), n, maxWait) // read the clock after the lookup
 			if live {
 				l.stats.count(d.Allowed, false)
-				return d, nil
+				return d, wait, grant{b: b}
 			}
 			l.revive(key, b)
 			continue
 		}
-		if d, live := l.insert(key, n); live {
-			return d, nil
+		if !l.table.reserve() {
+			l.sweeper.Kick()
+			if d, wait, live := l.fromOverflow(key, n, maxWait); live {
+				l.stats.count(d.Allowed, true)
+				return d, wait, grant{over: true}
+			}
+			continue
 		}
+		if b, stored := l.table.store(ownKey(makeKey(key)), &bucket{last: pending}); stored {
+			l.settle(b)
+		}
+		// Start over: the lookup now finds the bucket (or a concurrent one).
 	}
+}
+
+// refund gives back n tokens of an admitted request that did not go ahead.
+func (l *Limiter) refund(g grant, n int) {
+	switch {
+	case g.b != nil:
+		g.b.refund(&l.math, n)
+	case g.over:
+		o := &l.over
+		o.mu.Lock()
+		o.tokens = min(o.tokens+float64(n), l.math.burst)
+		o.mu.Unlock()
+	}
+}
+
+// peek is the decision AllowN would make now, without taking anything.
+func (l *Limiter) peek(key string, n int) Decision {
+	if l.policy.Rate == rate.Inf {
+		return Decision{Allowed: true, Limit: l.policy.Burst, Remaining: l.policy.Burst}
+	}
+	tokens, last := l.math.burst, int64(0) // an untracked key: a fresh bucket
+	if b, ok := l.table.lookup(key); ok {
+		b.mu.Lock()
+		if b.last >= 0 {
+			tokens, last = b.tokens, b.last
+		}
+		b.mu.Unlock()
+	}
+	_, d, _ := l.math.take(l.math.advance(tokens, last, max(l.now(), last)), n, 0)
+	return d
 }
 
 func (l *Limiter) check(n int) error {
@@ -149,24 +203,6 @@ func (l *Limiter) revive(key string, b *bucket) {
 	if l.table.CompareAndDelete(makeKey(key), b) {
 		l.helped.Add(1)
 	}
-}
-
-// insert handles a key that is not in the table. live is false when the
-// caller must start over (the key appeared meanwhile).
-func (l *Limiter) insert(key string, n int) (d Decision, live bool) {
-	if !l.table.reserve() {
-		l.sweeper.Kick()
-		d, live = l.fromOverflow(key, n)
-		if live {
-			l.stats.count(d.Allowed, true)
-		}
-		return d, live
-	}
-	b, stored := l.table.store(ownKey(makeKey(key)), &bucket{last: pending})
-	if stored {
-		l.settle(b)
-	}
-	return Decision{}, false // the loop in AllowN takes from b
 }
 
 // retire is the sweeper's retire function.

@@ -3,6 +3,7 @@ package limiter
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // When the table is full and the sweeper has nothing to retire, a key that
@@ -47,20 +48,20 @@ type overflow struct {
 
 // fromOverflow serves key from the overflow bucket. live is false if key is
 // in the table after all; the caller then starts over.
-func (l *Limiter) fromOverflow(key string, n int) (Decision, bool) {
+func (l *Limiter) fromOverflow(key string, n int, maxWait time.Duration) (Decision, time.Duration, bool) {
 	o := &l.over
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.dirty.Store(true)
 	if _, ok := l.table.lookup(key); ok {
-		return Decision{}, false
+		return Decision{}, 0, false
 	}
 	now := max(l.now(), o.last)
-	left, d := l.math.take(l.math.advance(o.tokens, o.last, now), n)
+	left, d, wait := l.math.take(l.math.advance(o.tokens, o.last, now), n, maxWait)
 	if d.Allowed {
 		o.tokens, o.last = left, now
 	}
-	return d, true
+	return d, wait, true
 }
 
 // settle gives pending bucket b its starting level (see above).

@@ -1,0 +1,90 @@
+package limiter
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/time/rate"
+)
+
+// A Limit is one of the limits AllowAll checks a request against: which
+// Limiter, which key to charge, and how much.
+type Limit struct {
+	Name    string // reported in CompositeDecision.DeniedBy, e.g. "per-ip"
+	Limiter *Limiter
+	Key     string
+	Cost    int // tokens to take; 0 means 1
+}
+
+// A CompositeDecision is the outcome of AllowAll.
+type CompositeDecision struct {
+	// Decision is the combined outcome, Allowed only if every limit allowed.
+	// When allowed, Limit and Remaining are those of the limit with the
+	// fewest tokens left. When denied, they are the first denying limit's,
+	// and RetryAfter is the largest wait among the limits that deny, so that
+	// a retry after it is not denied again by another of them. ResetAfter is
+	// the largest among all limits.
+	Decision
+	// DeniedBy is the Name of the first limit that denied ("" if allowed).
+	DeniedBy string
+}
+
+// maxStackLimits is how many limits AllowAll tracks without allocating.
+const maxStackLimits = 8
+
+// AllowAll checks one request against several limits at once (per client
+// IP, per API key, per route, global) and admits it only if every limit
+// does. If a limit denies, the tokens already taken from the others are
+// given back, so a denied request never burns quota; the limits after it
+// are only inspected, for their RetryAfter.
+//
+// An error from any limit (an invalid cost, a closed Limiter) gives back
+// what was taken and is returned, wrapped with the limit's name.
+func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
+	var stack [maxStackLimits]grant
+	grants := stack[:0]
+	var out CompositeDecision
+	out.Allowed = true
+	giveBack := func() {
+		for i, g := range grants {
+			limits[i].Limiter.refund(g, max(limits[i].Cost, 1))
+		}
+		grants = grants[:0]
+	}
+	for i, lim := range limits {
+		n := max(lim.Cost, 1)
+		if lim.Limiter == nil {
+			giveBack()
+			return CompositeDecision{}, fmt.Errorf("limiter: limit %q has a nil Limiter", lim.Name)
+		}
+		if err := lim.Limiter.check(n); err != nil {
+			giveBack()
+			return CompositeDecision{}, fmt.Errorf("limit %q: %w", lim.Name, err)
+		}
+		if !out.Allowed { // denied already: inspect only
+			d := lim.Limiter.peek(lim.Key, n)
+			out.RetryAfter = max(out.RetryAfter, d.RetryAfter)
+			out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
+			continue
+		}
+		var d Decision
+		var g grant
+		if lim.Limiter.policy.Rate != rate.Inf {
+			d, _, g = lim.Limiter.take(lim.Key, n, 0)
+		} else {
+			d = lim.Limiter.peek(lim.Key, n)
+		}
+		out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
+		if !d.Allowed {
+			giveBack()
+			out.Allowed, out.DeniedBy = false, lim.Name
+			out.Limit, out.Remaining, out.RetryAfter = d.Limit, d.Remaining, d.RetryAfter
+			continue
+		}
+		grants = append(grants, g)
+		if i == 0 || d.Remaining < out.Remaining {
+			out.Limit, out.Remaining = d.Limit, d.Remaining
+		}
+	}
+	return out, nil
+}

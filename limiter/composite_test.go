@@ -1,0 +1,135 @@
+package limiter
+
+import (
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// A request denied by the second limit leaves the first limit's tokens
+// intact.
+func TestAllowAllRefundsOnDenial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		perIP := mustNew(t, PerMinute(10))
+		perKey := mustNew(t, PerMinute(2))
+		req := func() CompositeDecision {
+			d, err := AllowAll(ctx,
+				Limit{Name: "per-ip", Limiter: perIP, Key: "198.51.100.1"},
+				Limit{Name: "per-key", Limiter: perKey, Key: "key-123"},
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		for i := range 2 {
+			if d := req(); !d.Allowed || d.Remaining != 1-i || d.Limit != 2 {
+				t.Fatalf("request %d: %+v, want allowed, reporting per-key (Limit 2, Remaining %d)", i, d, 1-i)
+			}
+		}
+		for range 5 {
+			d := req()
+			if d.Allowed || d.DeniedBy != "per-key" || d.RetryAfter != 30*time.Second {
+				t.Fatalf("%+v, want denied by per-key with RetryAfter 30s", d)
+			}
+		}
+		if d, _ := perIP.Allow(ctx, "198.51.100.1"); d.Remaining != 7 {
+			t.Fatalf("per-ip Remaining %d after 2 admitted and 5 refunded requests, want 7", d.Remaining)
+		}
+	})
+}
+
+// After a denial, the later limits are inspected for the largest RetryAfter
+// but not charged.
+func TestAllowAllReportsTheLargestRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fast := mustNew(t, PerSecond(1))
+		slow := mustNew(t, PerMinute(1))
+		fast.Allow(ctx, "k")
+		slow.Allow(ctx, "k")
+		d, err := AllowAll(ctx, Limit{Name: "fast", Limiter: fast, Key: "k"}, Limit{Name: "slow", Limiter: slow, Key: "k"})
+		if err != nil || d.Allowed || d.DeniedBy != "fast" || d.RetryAfter != time.Minute {
+			t.Fatalf("AllowAll = %+v, %v; want denied by fast with RetryAfter 1m (slow's)", d, err)
+		}
+		time.Sleep(time.Second)
+		if d, _ := AllowAll(ctx, Limit{Name: "fast", Limiter: fast, Key: "k"}, Limit{Name: "slow", Limiter: slow, Key: "k"}); d.DeniedBy != "slow" {
+			t.Fatalf("after 1s: %+v, want denied by slow", d)
+		}
+		if dd, _ := fast.Allow(ctx, "k"); !dd.Allowed {
+			t.Fatal("the request denied by slow burned fast's token")
+		}
+	})
+}
+
+// The overflow bucket gets its tokens back too.
+func TestAllowAllRefundsTheOverflowBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		capped := mustNew(t, PerMinute(3), WithMaxKeys(1))
+		capped.Allow(ctx, "tracked")
+		drained := mustNew(t, PerMinute(1))
+		drained.Allow(ctx, "k")
+		for range 5 {
+			d, _ := AllowAll(ctx, Limit{Name: "capped", Limiter: capped, Key: "untracked"}, Limit{Name: "drained", Limiter: drained, Key: "k"})
+			if d.Allowed {
+				t.Fatal("admitted past a drained limit")
+			}
+		}
+		for i := range 3 {
+			if d, _ := capped.Allow(ctx, "untracked"); !d.Allowed {
+				t.Fatalf("overflow request %d denied: the composite denials burned overflow tokens", i)
+			}
+		}
+	})
+}
+
+func TestAllowAllErrorsGiveBack(t *testing.T) {
+	a := mustNew(t, PerMinute(5))
+	closed := mustNew(t, PerMinute(5))
+	closed.Close()
+	for _, tc := range []struct {
+		name string
+		b    Limit
+		want error
+	}{
+		{"closed", Limit{Name: "b", Limiter: closed, Key: "k"}, ErrClosed},
+		{"cost above burst", Limit{Name: "b", Limiter: a, Key: "other", Cost: 6}, ErrInvalidCost},
+		{"nil limiter", Limit{Name: "b"}, nil},
+	} {
+		_, err := AllowAll(ctx, Limit{Name: "a", Limiter: a, Key: "k"}, tc.b)
+		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: error %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if d, _ := a.Allow(ctx, "k"); d.Remaining != 4 {
+		t.Errorf("a: Remaining %d after failed composites, want 4: tokens were not given back", d.Remaining)
+	}
+}
+
+func TestAllowAllWithUnlimitedAndNoLimits(t *testing.T) {
+	inf := mustNew(t, Policy{Rate: rate.Inf, Burst: 100})
+	one := mustNew(t, PerMinute(1))
+	for i := range 3 {
+		d, err := AllowAll(ctx, Limit{Name: "inf", Limiter: inf, Key: "k"}, Limit{Name: "one", Limiter: one, Key: "k"})
+		if err != nil || d.Allowed != (i == 0) {
+			t.Fatalf("request %d: %+v, %v", i, d, err)
+		}
+	}
+	if d, err := AllowAll(ctx); err != nil || !d.Allowed {
+		t.Fatalf("AllowAll() = %+v, %v; want allowed", d, err)
+	}
+}
+
+func TestAllowAllDoesNotAllocate(t *testing.T) {
+	a := mustNew(t, PerSecond(1_000_000))
+	b := mustNew(t, PerSecond(1_000_000))
+	f := func() {
+		AllowAll(ctx, Limit{Name: "a", Limiter: a, Key: "k"}, Limit{Name: "b", Limiter: b, Key: "k"})
+	}
+	f()
+	if n := testing.AllocsPerRun(100, f); n != 0 {
+		t.Errorf("AllowAll on tracked keys: %v allocs, want 0", n)
+	}
+}
