@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // A bucket is one client's token bucket. It reproduces rate.Limiter's
@@ -31,10 +33,22 @@ const (
 )
 
 // policyMath is a Policy's numbers in the form the bucket arithmetic uses.
+// It is immutable; SetPolicy publishes a new one.
 type policyMath struct {
-	limit float64 // tokens per second, positive and finite
-	burst float64
-	n     int // Burst as an int
+	limit  float64 // tokens per second, positive and finite (unless inf)
+	burst  float64
+	n      int // Burst as an int
+	inf    bool
+	policy Policy
+}
+
+func newPolicyMath(p Policy) *policyMath {
+	return &policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst, inf: p.Rate == rate.Inf, policy: p}
+}
+
+// unlimited is the decision for every request under rate.Inf.
+func (p *policyMath) unlimited() Decision {
+	return Decision{Allowed: true, Limit: p.n, Remaining: p.n}
 }
 
 // advance is rate.Limiter.advance: the tokens in a bucket holding tokens at

@@ -3,8 +3,6 @@ package limiter
 import (
 	"context"
 	"fmt"
-
-	"golang.org/x/time/rate"
 )
 
 // A Limit is one of the limits AllowAll checks a request against: which
@@ -57,7 +55,8 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 			giveBack()
 			return CompositeDecision{}, fmt.Errorf("limiter: limit %q has a nil Limiter", lim.Name)
 		}
-		if err := lim.Limiter.check(n); err != nil {
+		m := lim.Limiter.pm.Load()
+		if err := lim.Limiter.check(m, n); err != nil {
 			giveBack()
 			return CompositeDecision{}, fmt.Errorf("limit %q: %w", lim.Name, err)
 		}
@@ -67,12 +66,9 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 			out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
 			continue
 		}
-		var d Decision
-		var g grant
-		if lim.Limiter.policy.Rate != rate.Inf {
-			d, _, g = lim.Limiter.take(lim.Key, n, 0)
-		} else {
-			d = lim.Limiter.peek(lim.Key, n)
+		d, g := m.unlimited(), grant{}
+		if !m.inf {
+			d, _, g = lim.Limiter.take(m, lim.Key, n, 0)
 		}
 		out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
 		if !d.Allowed {

@@ -40,9 +40,9 @@ var (
 // A Limiter enforces one Policy for each key (a client IP, an API key, …).
 // Its methods are safe for concurrent use; call Close when done with it.
 type Limiter struct {
-	policy Policy
-	math   policyMath
-	epoch  time.Time // the clock is nanoseconds since epoch, read monotonically
+	pm    atomic.Pointer[policyMath] // replaced by SetPolicy
+	inf   bool                       // rate.Inf: decide nothing, track nothing
+	epoch time.Time                  // the clock is nanoseconds since epoch, read monotonically
 
 	table   table
 	over    overflow
@@ -50,6 +50,7 @@ type Limiter struct {
 	helped  atomic.Uint64    // retired buckets deleted by requests, not the sweeper
 	stats   counters
 	closed  atomic.Bool
+	observe func(context.Context, Event) // nil unless WithObserver
 }
 
 // New returns a Limiter that enforces p for every key, and starts its
@@ -69,21 +70,42 @@ func New(p Policy, opts ...Option) (*Limiter, error) {
 		}
 	}
 	l := &Limiter{
-		policy: p,
-		math:   policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst},
-		epoch:  time.Now(),
-		stats:  newCounters(),
+		inf:     p.Rate == rate.Inf,
+		epoch:   time.Now(),
+		stats:   newCounters(),
+		observe: c.observe,
 	}
+	l.pm.Store(newPolicyMath(p))
 	l.table.max = int64(c.maxKeys)
-	l.over.tokens = l.math.burst
-	if p.Rate != rate.Inf {
+	l.over.tokens = float64(p.Burst)
+	if !l.inf {
 		l.sweeper = sweeper.Start(&l.table, l.retire, c.sweepInterval)
 	}
 	return l, nil
 }
 
 // Policy returns the policy l enforces.
-func (l *Limiter) Policy() Policy { return l.policy }
+func (l *Limiter) Policy() Policy { return l.pm.Load().policy }
+
+// SetPolicy makes l enforce p from now on, without a restart: for plans
+// reloaded at run time. Each bucket adopts p at its next decision, as if p
+// had been in force since that bucket's last decision: the idle time refills
+// at p's rate, and the level is capped at p's Burst. A Limiter cannot change
+// to or from rate.Inf (an unlimited Limiter tracks nothing to adopt it);
+// that, or an invalid p, is an error and changes nothing.
+func (l *Limiter) SetPolicy(p Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if (p.Rate == rate.Inf) != l.inf {
+		return fmt.Errorf("%w: cannot change to or from rate.Inf; create a new Limiter", ErrInvalidPolicy)
+	}
+	l.setPolicy(p)
+	return nil
+}
+
+// setPolicy is SetPolicy for a p already validated.
+func (l *Limiter) setPolicy(p Policy) { l.pm.Store(newPolicyMath(p)) }
 
 // now reads the monotonic clock: one runtime nanotime call, no wall clock.
 func (l *Limiter) now() int64 { return int64(time.Since(l.epoch)) }
@@ -103,13 +125,17 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // false. AllowN never blocks, and allocates nothing for a key already
 // tracked.
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
-	if err := l.check(n); err != nil {
+	m := l.pm.Load()
+	if err := l.check(m, n); err != nil {
 		return Decision{}, err
 	}
-	if l.policy.Rate == rate.Inf {
-		return Decision{Allowed: true, Limit: l.policy.Burst, Remaining: l.policy.Burst}, nil
+	if m.inf {
+		return m.unlimited(), nil
 	}
-	d, _, _ := l.take(key, n, 0)
+	d, _, g := l.take(m, key, n, 0)
+	if l.observe != nil {
+		l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over})
+	}
 	return d, nil
 }
 
@@ -123,27 +149,27 @@ type grant struct {
 // take decides a request of cost n for key, reserving up to maxWait ahead
 // (0 for AllowN). It returns the decision, the wait before an admitted
 // request may proceed, and where the tokens came from.
-func (l *Limiter) take(key string, n int, maxWait time.Duration) (Decision, time.Duration, grant) {
+func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, grant) {
 	for {
 		if b, ok := l.table.lookup(key); ok {
-			d, wait, live := b.take(&l.math, l.now(), n, maxWait) // read the clock after the lookup
+			d, wait, live := b.take(m, l.now(), n, maxWait) // read the clock after the lookup
 			if live {
 				l.stats.count(d.Allowed, false)
 				return d, wait, grant{b: b}
 			}
-			l.revive(key, b)
+			l.revive(m, key, b)
 			continue
 		}
 		if !l.table.reserve() {
 			l.sweeper.Kick()
-			if d, wait, live := l.fromOverflow(key, n, maxWait); live {
+			if d, wait, live := l.fromOverflow(m, key, n, maxWait); live {
 				l.stats.count(d.Allowed, true)
 				return d, wait, grant{over: true}
 			}
 			continue
 		}
 		if b, stored := l.table.store(ownKey(makeKey(key)), &bucket{last: pending}); stored {
-			l.settle(b)
+			l.settle(m, b)
 		}
 		// Start over: the lookup now finds the bucket (or a concurrent one).
 	}
@@ -151,23 +177,25 @@ func (l *Limiter) take(key string, n int, maxWait time.Duration) (Decision, time
 
 // refund gives back n tokens of an admitted request that did not go ahead.
 func (l *Limiter) refund(g grant, n int) {
+	m := l.pm.Load()
 	switch {
 	case g.b != nil:
-		g.b.refund(&l.math, n)
+		g.b.refund(m, n)
 	case g.over:
 		o := &l.over
 		o.mu.Lock()
-		o.tokens = min(o.tokens+float64(n), l.math.burst)
+		o.tokens = min(o.tokens+float64(n), m.burst)
 		o.mu.Unlock()
 	}
 }
 
 // peek is the decision AllowN would make now, without taking anything.
 func (l *Limiter) peek(key string, n int) Decision {
-	if l.policy.Rate == rate.Inf {
-		return Decision{Allowed: true, Limit: l.policy.Burst, Remaining: l.policy.Burst}
+	m := l.pm.Load()
+	if m.inf {
+		return m.unlimited()
 	}
-	tokens, last := l.math.burst, int64(0) // an untracked key: a fresh bucket
+	tokens, last := m.burst, int64(0) // an untracked key: a fresh bucket
 	if b, ok := l.table.lookup(key); ok {
 		b.mu.Lock()
 		if b.last >= 0 {
@@ -175,16 +203,16 @@ func (l *Limiter) peek(key string, n int) Decision {
 		}
 		b.mu.Unlock()
 	}
-	_, d, _ := l.math.take(l.math.advance(tokens, last, max(l.now(), last)), n, 0)
+	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last)), n, 0)
 	return d
 }
 
-func (l *Limiter) check(n int) error {
+func (l *Limiter) check(m *policyMath, n int) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	if n < 1 || (n > l.policy.Burst && l.policy.Rate != rate.Inf) {
-		return fmt.Errorf("%w: cost %d is outside [1, burst %d]", ErrInvalidCost, n, l.policy.Burst)
+	if n < 1 || (n > m.n && !m.inf) {
+		return fmt.Errorf("%w: cost %d is outside [1, burst %d]", ErrInvalidCost, n, m.n)
 	}
 	return nil
 }
@@ -192,12 +220,12 @@ func (l *Limiter) check(n int) error {
 // revive deals with a bucket that a request found retired or pending.
 // Retired: delete it on the sweeper's behalf (harmless if the sweeper got
 // there first) so the retry creates a fresh one. Pending: settle it.
-func (l *Limiter) revive(key string, b *bucket) {
+func (l *Limiter) revive(m *policyMath, key string, b *bucket) {
 	b.mu.Lock()
 	isRetired := b.last == retired
 	b.mu.Unlock()
 	if !isRetired {
-		l.settle(b)
+		l.settle(m, b)
 		return
 	}
 	if l.table.CompareAndDelete(makeKey(key), b) {
@@ -206,7 +234,7 @@ func (l *Limiter) revive(key string, b *bucket) {
 }
 
 // retire is the sweeper's retire function.
-func (l *Limiter) retire(b *bucket) bool { return b.retire(&l.math, l.now()) }
+func (l *Limiter) retire(b *bucket) bool { return b.retire(l.pm.Load(), l.now()) }
 
 // Reset forgets key: its next request starts with a full bucket. Resetting
 // a key that is not tracked does nothing. Unlike sweeping, Reset does change

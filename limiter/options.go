@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -27,6 +28,7 @@ type Option func(*config) error
 type config struct {
 	maxKeys       int
 	sweepInterval time.Duration
+	observe       func(context.Context, Event)
 }
 
 func defaultConfig() config {

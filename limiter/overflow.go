@@ -48,7 +48,7 @@ type overflow struct {
 
 // fromOverflow serves key from the overflow bucket. live is false if key is
 // in the table after all; the caller then starts over.
-func (l *Limiter) fromOverflow(key string, n int, maxWait time.Duration) (Decision, time.Duration, bool) {
+func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, bool) {
 	o := &l.over
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -57,7 +57,7 @@ func (l *Limiter) fromOverflow(key string, n int, maxWait time.Duration) (Decisi
 		return Decision{}, 0, false
 	}
 	now := max(l.now(), o.last)
-	left, d, wait := l.math.take(l.math.advance(o.tokens, o.last, now), n, maxWait)
+	left, d, wait := m.take(m.advance(o.tokens, o.last, now), n, maxWait)
 	if d.Allowed {
 		o.tokens, o.last = left, now
 	}
@@ -65,18 +65,18 @@ func (l *Limiter) fromOverflow(key string, n int, maxWait time.Duration) (Decisi
 }
 
 // settle gives pending bucket b its starting level (see above).
-func (l *Limiter) settle(b *bucket) {
+func (l *Limiter) settle(m *policyMath, b *bucket) {
 	o := &l.over
 	if !o.dirty.Load() {
-		b.settle(&l.math, l.math.burst, l.now())
+		b.settle(m, m.burst, l.now())
 		return
 	}
 	o.mu.Lock()
 	now := max(l.now(), o.last)
-	level := l.math.advance(o.tokens, o.last, now)
-	if level >= l.math.burst {
+	level := m.advance(o.tokens, o.last, now)
+	if level >= m.burst {
 		o.dirty.Store(false)
 	}
-	b.settle(&l.math, level, now)
+	b.settle(m, level, now)
 	o.mu.Unlock()
 }

@@ -81,7 +81,7 @@ func TestOverflowPathDefersToTable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := mustNew(t, PerMinute(5), WithMaxKeys(1))
 		l.Allow(ctx, "k") // k is tracked
-		if _, _, live := l.fromOverflow("k", 1, 0); live {
+		if _, _, live := l.fromOverflow(l.pm.Load(), "k", 1, 0); live {
 			t.Fatal("the overflow path served a key that has its own bucket")
 		}
 		if s := l.Stats(); s.Overflowed != 0 {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // ErrWouldExceedDeadline is wrapped by WaitN's error when the wait would
@@ -29,20 +27,21 @@ func (l *Limiter) Wait(ctx context.Context, key string) error { return l.WaitN(c
 // tokens are given back and ctx.Err() is returned. Invalid costs and a
 // closed Limiter get AllowN's errors.
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
-	if err := l.check(n); err != nil {
+	m := l.pm.Load()
+	if err := l.check(m, n); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if l.policy.Rate == rate.Inf {
+	if m.inf {
 		return nil
 	}
 	maxWait := time.Duration(math.MaxInt64)
 	if deadline, ok := ctx.Deadline(); ok {
 		maxWait = max(time.Until(deadline), 0)
 	}
-	d, wait, g := l.take(key, n, maxWait)
+	d, wait, g := l.take(m, key, n, maxWait)
 	if !d.Allowed {
 		return fmt.Errorf("%w: a cost of %d needs %v, the deadline is in %v", ErrWouldExceedDeadline, n, d.RetryAfter, maxWait)
 	}
