@@ -27,10 +27,11 @@
 // # Bounded memory
 //
 // At most MaxKeys keys are tracked ([WithMaxKeys]; the cap is exact). When
-// the table is full and nothing can be retired, keys that are not tracked
-// share a single overflow bucket with the same Policy, so a client rotating
-// source addresses gets one client's worth of capacity in total, and tracked
-// clients keep their own buckets. A key that later gets a bucket of its own
+// the table is full, a new key takes the slot of a bucket that has refilled
+// to Burst. When nothing can be retired, keys that are not tracked share a
+// single overflow bucket with the same Policy, so a client rotating source
+// addresses faster than its buckets refill gets one client's worth of
+// capacity in total, and tracked clients keep their own buckets. A key that later gets a bucket of its own
 // starts from the overflow bucket's level, never from a full bucket, so no
 // key can exceed Burst + Rate×T by moving between the two. Keys longer than
 // [MaxKeyLen] are stored as a fixed-size digest.

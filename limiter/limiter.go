@@ -47,10 +47,12 @@ type Limiter struct {
 	table   table
 	over    overflow
 	sweeper *sweeper.Sweeper // nil for rate.Inf
-	helped  atomic.Uint64    // retired buckets deleted by requests, not the sweeper
-	stats   counters
-	closed  atomic.Bool
-	observe func(context.Context, Event) // nil unless WithObserver
+	helped  atomic.Uint64    // retired buckets deleted by requests (revive, makeRoom), not the sweeper
+
+	noRoomUntil atomic.Int64 // makeRoom found nothing; do not scan again before this
+	stats       counters
+	closed      atomic.Bool
+	observe     func(context.Context, Event) // nil unless WithObserver
 }
 
 // New returns a Limiter that enforces p for every key, and starts its
@@ -160,7 +162,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 			l.revive(m, key, b)
 			continue
 		}
-		if !l.table.reserve() {
+		if !l.table.reserve() && !(l.makeRoom(m) && l.table.reserve()) {
 			l.sweeper.Kick()
 			if d, wait, live := l.fromOverflow(m, key, n, maxWait); live {
 				l.stats.count(d.Allowed, true)
@@ -231,6 +233,44 @@ func (l *Limiter) revive(m *policyMath, key string, b *bucket) {
 	if l.table.CompareAndDelete(makeKey(key), b) {
 		l.helped.Add(1)
 	}
+}
+
+// evictScan is how many tracked buckets a request for a new key inspects,
+// when the table is full, for one it can retire to make room.
+const evictScan = 16
+
+// makeRoom retires and deletes one bucket that has refilled to Burst, if it
+// finds one among the first evictScan entries of the table, and reports
+// whether it freed a slot. This is the sweeper's retire protocol run inline,
+// so it is just as lossless; it means a new key goes to the overflow bucket
+// only when the buckets it looked at all still hold spending to remember,
+// not merely because the sweeper has not passed yet. Under a spray of
+// single requests, the sprayed buckets refill within 1/Rate and make room
+// for clients coming back.
+//
+// After a scan that found nothing, buckets need time to refill before
+// another can succeed, so scans pause for the time one token takes (at
+// most 100ms): under a spray of keys that all hold spending, a new key
+// costs a scan at most that often, not on every request.
+func (l *Limiter) makeRoom(m *policyMath) bool {
+	now := l.now()
+	if now < l.noRoomUntil.Load() {
+		return false
+	}
+	seen, freed := 0, false
+	l.table.Range(func(k tableKey, b *bucket) bool {
+		if b.retire(m, now) && l.table.CompareAndDelete(k, b) {
+			l.helped.Add(1)
+			freed = true
+			return false
+		}
+		seen++
+		return seen < evictScan
+	})
+	if !freed {
+		l.noRoomUntil.Store(now + int64(min(m.durationFromTokens(1), float64(100*time.Millisecond))))
+	}
+	return freed
 }
 
 // retire is the sweeper's retire function.

@@ -36,10 +36,11 @@ func defaultConfig() config {
 }
 
 // WithMaxKeys caps the number of keys tracked at once at n (default
-// DefaultMaxKeys). When the table is full, the sweeper is asked for an early
-// pass and, until it frees room, keys not yet tracked share one overflow
-// bucket with the limiter's Policy; tracked keys are unaffected. n must be
-// positive.
+// DefaultMaxKeys). When the table is full, a new key takes the slot of a
+// bucket that has refilled to Burst (retiring it loses nothing); if it
+// finds none, it shares one overflow bucket with the limiter's Policy with
+// every other such key, and the sweeper is asked for an early pass. Tracked
+// keys are unaffected. n must be positive.
 func WithMaxKeys(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// When the table is full and the sweeper has nothing to retire, a key that
-// is not tracked is served by one bucket shared by every such key: the
+// When the table is full, a request for a new key first looks for a bucket
+// it can retire in place (makeRoom). Only when there is none, a key that is
+// not tracked is served by one bucket shared by every such key: the
 // overflow bucket, with the limiter's own Policy. Tracked keys keep their
 // own buckets. Under a key spray, new clients therefore share one client's
 // worth of capacity until the sweeper frees room; nobody is unlimited.

@@ -39,6 +39,34 @@ func TestOverflowSharesOneBucket(t *testing.T) {
 	})
 }
 
+// When the table is full, a new key retires a refilled bucket in place and
+// takes its slot, rather than waiting for the sweeper; a bucket that still
+// remembers spending is never retired for it.
+func TestFullTableMakesRoomFromRefilledBuckets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := mustNew(t, PerSecond(2), WithMaxKeys(2))
+		l.Allow(ctx, "idle")
+		l.Allow(ctx, "drained")
+		l.Allow(ctx, "drained")
+		time.Sleep(600 * time.Millisecond) // idle is full again; drained is not
+		if d, _ := l.Allow(ctx, "new"); !d.Allowed || d.Remaining != 1 {
+			t.Fatalf("new key: %+v, want its own fresh bucket (Remaining 1)", d)
+		}
+		if s := l.Stats(); s.Overflowed != 0 || s.Retired != 1 || s.Keys != 2 {
+			t.Fatalf("Stats = %+v, want Overflowed 0, Retired 1 (idle), Keys 2", s)
+		}
+		if d, _ := l.Allow(ctx, "drained"); d.Remaining != 0 {
+			t.Fatalf("drained: %+v: its bucket was retired while it still held spending", d)
+		}
+		if d, _ := l.Allow(ctx, "another"); !d.Allowed {
+			t.Fatalf("another: %+v", d)
+		}
+		if s := l.Stats(); s.Overflowed != 1 {
+			t.Fatalf("Overflowed = %d, want 1: nothing was retirable", s.Overflowed)
+		}
+	})
+}
+
 // A key that spent from the overflow bucket and then gets a bucket of its
 // own must start from the overflow level, not from full: otherwise it would
 // get a second burst.
@@ -147,7 +175,7 @@ func TestKeySpray(t *testing.T) {
 		const maxKeys = 10_000
 		spray := 1_000_000
 		if raceEnabled {
-			spray = 200_000 // still twenty times the cap
+			spray = 100_000 // still ten times the cap
 		}
 		p := PerSecond(10)
 		l := mustNew(t, p, WithMaxKeys(maxKeys), WithSweepInterval(100*time.Millisecond))
