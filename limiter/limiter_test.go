@@ -254,8 +254,10 @@ func TestStatsCounts(t *testing.T) {
 		// a and b refill, and the periodic pass at 1s retires them.
 		time.Sleep(1500 * time.Millisecond)
 		got := l.Stats()
-		if got.Keys != 0 || got.Retired != 2 || got.Sweeps != 2 {
-			t.Fatalf("after a sweep: Stats() = %+v, want Keys 0, Retired 2, Sweeps 2", got)
+		// (Each of c's requests kicked: the second kick is coalesced with
+		// the first or honoured after the cooldown, so 2 or 3 passes.)
+		if got.Keys != 0 || got.Retired != 2 || got.Sweeps < 2 {
+			t.Fatalf("after a sweep: Stats() = %+v, want Keys 0, Retired 2, Sweeps at least 2", got)
 		}
 	})
 }
