@@ -56,3 +56,60 @@ func ExampleLimiter_AllowN() {
 	// false 2
 	// limiter: invalid cost: cost 11 is outside [1, burst 10]
 }
+
+func ExampleAllowAll() {
+	perIP, _ := limiter.New(limiter.PerMinute(100))
+	defer perIP.Close()
+	perKey, _ := limiter.New(limiter.PerMinute(2))
+	defer perKey.Close()
+
+	ctx := context.Background()
+	for range 3 {
+		d, err := limiter.AllowAll(ctx,
+			limiter.Limit{Name: "per-ip", Limiter: perIP, Key: "198.51.100.7"},
+			limiter.Limit{Name: "per-key", Limiter: perKey, Key: "key-42"},
+		)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("allowed=%v denied by %q\n", d.Allowed, d.DeniedBy)
+	}
+	// The denied request did not spend the per-ip limit.
+	d, _ := perIP.Allow(ctx, "198.51.100.7")
+	fmt.Println("per-ip remaining:", d.Remaining)
+	// Output:
+	// allowed=true denied by ""
+	// allowed=true denied by ""
+	// allowed=false denied by "per-key"
+	// per-ip remaining: 97
+}
+
+func ExamplePlans() {
+	plans, err := limiter.NewPlans(map[string]limiter.Policy{
+		"free": limiter.PerMinute(1),
+		"pro":  limiter.PerMinute(100),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer plans.Close()
+
+	ctx := context.Background()
+	plans.Allow(ctx, "free", "user-1")
+	d, _ := plans.Allow(ctx, "free", "user-1")
+	fmt.Println("free, second request:", d.Allowed)
+
+	// Upgrade the free plan at run time. user-1 keeps its bucket, and its
+	// spending: it is still out of tokens, now under the new limit.
+	if err := plans.Update(map[string]limiter.Policy{"free": limiter.PerMinute(5), "pro": limiter.PerMinute(100)}); err != nil {
+		panic(err)
+	}
+	d, _ = plans.Allow(ctx, "free", "user-1")
+	fmt.Println("after the update:", d.Allowed, "limit", d.Limit)
+	_, err = plans.Allow(ctx, "gold", "user-1")
+	fmt.Println(err)
+	// Output:
+	// free, second request: false
+	// after the update: false limit 5
+	// limiter: unknown plan "gold"
+}
