@@ -25,6 +25,10 @@ type CompositeDecision struct {
 	Decision
 	// DeniedBy is the Name of the first limit that denied ("" if allowed).
 	DeniedBy string
+	// Tightest is the Name of the limit Limit and Remaining come from (the
+	// first that denied, or the one with the fewest tokens left), for
+	// choosing which policy the response headers describe.
+	Tightest string
 }
 
 // maxStackLimits is how many limits AllowAll tracks without allocating.
@@ -73,13 +77,13 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 		out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
 		if !d.Allowed {
 			giveBack()
-			out.Allowed, out.DeniedBy = false, lim.Name
+			out.Allowed, out.DeniedBy, out.Tightest = false, lim.Name, lim.Name
 			out.Limit, out.Remaining, out.RetryAfter = d.Limit, d.Remaining, d.RetryAfter
 			continue
 		}
 		grants = append(grants, g)
 		if i == 0 || d.Remaining < out.Remaining {
-			out.Limit, out.Remaining = d.Limit, d.Remaining
+			out.Limit, out.Remaining, out.Tightest = d.Limit, d.Remaining, lim.Name
 		}
 	}
 	return out, nil

@@ -26,7 +26,7 @@ func TestAllowAllRefundsOnDenial(t *testing.T) {
 			return d
 		}
 		for i := range 2 {
-			if d := req(); !d.Allowed || d.Remaining != 1-i || d.Limit != 2 {
+			if d := req(); !d.Allowed || d.Remaining != 1-i || d.Limit != 2 || d.Tightest != "per-key" {
 				t.Fatalf("request %d: %+v, want allowed, reporting per-key (Limit 2, Remaining %d)", i, d, 1-i)
 			}
 		}
