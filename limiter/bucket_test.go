@@ -140,3 +140,29 @@ func TestBucketRetire(t *testing.T) {
 		t.Fatal("retire on a pending bucket = true, want false")
 	}
 }
+
+// FuzzBucket drives a bucket and rate.Limiter with the same byte-coded
+// requests (time step, cost) and fails on the first decision they disagree
+// on. The seed corpus in testdata/fuzz runs as an ordinary test.
+func FuzzBucket(f *testing.F) {
+	f.Add(uint16(10), uint8(3), []byte{0, 1, 0, 1, 0, 1, 200, 2, 1, 1})
+	f.Add(uint16(1), uint8(1), []byte{255, 1, 0, 1, 1, 1})
+	f.Add(uint16(65535), uint8(20), []byte{3, 20, 0, 1, 7, 19})
+	f.Fuzz(func(t *testing.T, limit uint16, burst uint8, ops []byte) {
+		if limit == 0 || burst == 0 {
+			return
+		}
+		p := policyMath{limit: float64(limit) / 16, burst: float64(burst), n: int(burst)}
+		b := &bucket{tokens: p.burst}
+		oracle := rate.NewLimiter(rate.Limit(p.limit), p.n)
+		var now int64
+		for i := 0; i+1 < len(ops); i += 2 {
+			now += int64(ops[i]) * int64(ops[i]) * int64(time.Millisecond) / 16
+			n := 1 + int(ops[i+1])%p.n
+			d, _ := b.allow(&p, now, n)
+			if want := oracle.AllowN(t0.Add(time.Duration(now)), n); d.Allowed != want {
+				t.Fatalf("op %d (n=%d at %v, %v/s burst %d): allowed %v, rate.Limiter %v", i/2, n, time.Duration(now), p.limit, p.n, d.Allowed, want)
+			}
+		}
+	})
+}
