@@ -247,3 +247,31 @@ func TestMemoryPerKey(t *testing.T) {
 	}
 	runtime.KeepAlive(keys)
 }
+
+// TestMemoryReturnsAfterSpray: once sprayed keys have refilled and been
+// swept, the table is empty and the heap is back where it started.
+func TestMemoryReturnsAfterSpray(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("measures the heap: not under -short or -race")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		const n = 200_000
+		keys := benchKeys(n)
+		l := mustNew(t, PerSecond(10), WithMaxKeys(n), WithSweepInterval(time.Second))
+		before := heapAlloc()
+		for _, k := range keys {
+			l.Allow(ctx, k)
+		}
+		during := heapAlloc()
+		time.Sleep(1500 * time.Millisecond) // refilled after 100ms; swept at 1s
+		after := heapAlloc()
+		t.Logf("heap: %d before, %d with %d keys, %d after the sweep", before, during, n, after)
+		if s := l.Stats(); s.Keys != 0 || s.Retired != n {
+			t.Fatalf("after the sweep: %+v, want Keys 0, Retired %d", s, n)
+		}
+		if grown := int64(after) - int64(before); grown > int64(during-before)/20 {
+			t.Errorf("heap still %d bytes above its start after the sweep, want under 5%% of the spray's %d", grown, during-before)
+		}
+		runtime.KeepAlive(keys)
+	})
+}
