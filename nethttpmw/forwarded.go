@@ -30,6 +30,8 @@ type hopScanner struct {
 	lines     []string
 	end       int  // lines[len(lines)-1][:end] is not yet scanned
 	forwarded bool // RFC 7239 Forwarded syntax rather than a plain address list
+	empty     int  // empty elements skipped so far
+	scanned   int  // bytes looked at so far, for the tests of the bounds
 }
 
 func newHopScanner(lines []string, forwarded bool) hopScanner {
@@ -45,7 +47,9 @@ func (s *hopScanner) next() (netip.Addr, hopState) {
 	for len(s.lines) > 0 {
 		line := s.lines[len(s.lines)-1][:s.end]
 		elem, start, ok := lastElement(line)
+		s.scanned += len(elem) + 1
 		if !ok {
+			s.scanned += maxHopLen
 			return netip.Addr{}, hopBad
 		}
 		if start > 0 {
@@ -58,7 +62,12 @@ func (s *hopScanner) next() (netip.Addr, hopState) {
 		}
 		elem = trimOWS(elem)
 		if elem == "" {
-			continue // empty list elements are allowed and carry nothing (RFC 9110, 5.6.1)
+			// Empty list elements are allowed and carry nothing (RFC 9110,
+			// 5.6.1), but a megabyte of commas must not cost a megabyte of work.
+			if s.empty++; s.empty > maxHops {
+				return netip.Addr{}, hopBad
+			}
+			continue
 		}
 		if s.forwarded {
 			elem, ok = forwardedFor(elem)
