@@ -18,7 +18,9 @@ import (
 // that nothing refills during a test (time is frozen by synctest anyway).
 const spoofBurst = 5
 
-func spoofPolicy() limiter.Policy { return limiter.Policy{Rate: rate.Every(1000 * 3600e9), Burst: spoofBurst} }
+func spoofPolicy() limiter.Policy {
+	return limiter.Policy{Rate: rate.Every(1000 * 3600e9), Burst: spoofBurst}
+}
 
 func randAddr(rng *rand.Rand) string {
 	if rng.IntN(2) == 0 {
