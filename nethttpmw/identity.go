@@ -147,15 +147,17 @@ func normalizePrefix(p netip.Prefix) (netip.Prefix, error) {
 
 // keyCache remembers the key strings of recently seen addresses, so a
 // returning client's key costs a hash and a compare instead of two
-// allocations. It is direct-mapped with a fixed number of slots: its memory
-// is bounded whatever the key spray, and a collision only costs the
-// allocations the cache would have saved. The hash is seeded per Identity.
+// allocations. It is a two-way set-associative cache with a fixed number of
+// slots: its memory is bounded (64 KiB of pointers plus the entries)
+// whatever the key spray, and a collision only costs the allocations the
+// cache would have saved. The hash is seeded per Identity, so a client
+// cannot aim its addresses at one set.
 type keyCache struct {
 	seed  uint64
 	slots [cacheSlots]atomic.Pointer[keyEntry]
 }
 
-const cacheBits = 12
+const cacheBits = 13
 const cacheSlots = 1 << cacheBits
 
 type keyEntry struct {
@@ -163,14 +165,26 @@ type keyEntry struct {
 	key  string
 }
 
+// mix64 is the finaliser of MurmurHash3: every input bit affects every
+// output bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
 func (c *keyCache) key(a netip.Addr, v6bits int) string {
 	b := a.As16()
-	x := binary.LittleEndian.Uint64(b[:8]) ^ c.seed
-	y := binary.LittleEndian.Uint64(b[8:])
-	x = (x^(y*0x9E3779B97F4A7C15))*0xBF58476D1CE4E5B9 + y
-	x ^= x >> 31
-	slot := &c.slots[(x*0x94D049BB133111EB)>>(64-cacheBits)]
-	if e := slot.Load(); e != nil && e.addr == a {
+	h := mix64(mix64(binary.LittleEndian.Uint64(b[:8])^c.seed) ^ binary.LittleEndian.Uint64(b[8:]))
+	set := h >> (64 - cacheBits) &^ 1
+	s0, s1 := &c.slots[set], &c.slots[set|1]
+	if e := s0.Load(); e != nil && e.addr == a {
+		return e.key
+	}
+	if e := s1.Load(); e != nil && e.addr == a {
 		return e.key
 	}
 	var buf [64]byte
@@ -180,6 +194,13 @@ func (c *keyCache) key(a netip.Addr, v6bits int) string {
 		k = strconv.AppendInt(k, int64(v6bits), 10)
 	}
 	e := &keyEntry{addr: a, key: string(k)}
-	slot.Store(e)
+	switch {
+	case s0.Load() == nil:
+		s1 = s0
+	case s1.Load() == nil:
+	case h&1 == 0: // both taken: evict one at random
+		s1 = s0
+	}
+	s1.Store(e)
 	return e.key
 }

@@ -248,3 +248,22 @@ func TestScanBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyCacheThousandClients: with 1,000 clients taking turns (the
+// benchmark's workload), nearly every key comes from the cache.
+func TestKeyCacheThousandClients(t *testing.T) {
+	id := mustIdentity(t)
+	addrs := make([]netip.Addr, 1000)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)})
+		id.AddrKey(addrs[i])
+	}
+	n := testing.AllocsPerRun(10, func() {
+		for _, a := range addrs {
+			id.AddrKey(a)
+		}
+	})
+	if perKey := n / 1000; perKey > 0.1 {
+		t.Fatalf("%.3f allocations per key for 1,000 returning clients, want < 0.1", perKey)
+	}
+}
