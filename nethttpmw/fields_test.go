@@ -44,8 +44,6 @@ func checkMember(t *testing.T, field, v, name string, keys ...string) map[string
 	return got
 }
 
-func ceilSec(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
-
 // TestFieldSyntax drives the middleware through full buckets, partial
 // ones, denials and refills, for several policies, and parses every
 // RateLimit, RateLimit-Policy and Retry-After it emits.
