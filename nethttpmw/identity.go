@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -40,7 +41,8 @@ type Identity struct {
 	header  string // canonical header key read from trusted proxies
 	fwd     bool   // header has RFC 7239 syntax
 	v6bits  int
-	cache   keyCache
+	cache   keyCache    // address -> key
+	peers   remoteCache // RemoteAddr of an untrusted peer -> key
 }
 
 // NewIdentity returns the Identity that New would use with opts. Only the
@@ -63,6 +65,7 @@ func newIdentity(c *config) *Identity {
 		fwd:     c.header == HeaderForwarded,
 		v6bits:  c.v6bits,
 		cache:   keyCache{seed: rand.Uint64()},
+		peers:   remoteCache{seed: maphash.MakeSeed()},
 	}
 }
 
@@ -79,37 +82,51 @@ func newIdentity(c *config) *Identity {
 // The address has no zone and IPv4-mapped addresses are returned as IPv4.
 // The error is ErrUnidentified if remoteAddr is not an IP address.
 func (id *Identity) ClientAddr(remoteAddr string, h http.Header) (netip.Addr, error) {
+	a, _, err := id.clientAddr(remoteAddr, h)
+	return a, err
+}
+
+// clientAddr is ClientAddr, also reporting whether the answer is the peer
+// because the peer is not trusted (and so depends on remoteAddr alone).
+func (id *Identity) clientAddr(remoteAddr string, h http.Header) (a netip.Addr, peerOnly bool, err error) {
 	peer, ok := parseRemoteAddr(remoteAddr)
 	if !ok {
-		return netip.Addr{}, ErrUnidentified
+		return netip.Addr{}, false, ErrUnidentified
 	}
 	if !id.isTrusted(peer) {
-		return peer, nil
+		return peer, true, nil
 	}
 	s := newHopScanner(h[id.header], id.fwd)
 	client := peer
 	for range maxHops {
 		a, st := s.next()
 		if st != hopAddr {
-			return client, nil
+			return client, false, nil
 		}
 		client = a
 		if !id.isTrusted(a) {
-			return a, nil
+			return a, false, nil
 		}
 	}
-	return client, nil
+	return client, false, nil
 }
 
 // Key returns the limiter key for r's client: the key of ClientAddr, or
 // UnidentifiedKey when the client address cannot be determined. For a
 // returning client it does not allocate.
 func (id *Identity) Key(r *http.Request) string {
-	a, err := id.ClientAddr(r.RemoteAddr, r.Header)
+	if k, ok := id.peers.load(r.RemoteAddr); ok {
+		return k // an untrusted peer seen before: no parsing at all
+	}
+	a, peerOnly, err := id.clientAddr(r.RemoteAddr, r.Header)
 	if err != nil {
 		return UnidentifiedKey
 	}
-	return id.AddrKey(a)
+	k := id.AddrKey(a)
+	if peerOnly {
+		id.peers.store(r.RemoteAddr, k)
+	}
+	return k
 }
 
 // AddrKey returns the key for client address a, grouping IPv6 addresses by
@@ -203,4 +220,48 @@ func (c *keyCache) key(a netip.Addr, v6bits int) string {
 	}
 	s1.Store(e)
 	return e.key
+}
+
+// remoteCache maps the RemoteAddr string of an untrusted peer ("IP:port",
+// the same string for every request on one connection) to its key, so a
+// client on a kept-alive connection costs one string hash and compare
+// instead of an address parse. Only untrusted peers are stored: their key
+// depends on RemoteAddr alone. Same shape and bounds as keyCache; the
+// strings stored are at most maxHopLen bytes (longer ones do not parse).
+type remoteCache struct {
+	seed  maphash.Seed
+	slots [cacheSlots]atomic.Pointer[remoteEntry]
+}
+
+type remoteEntry struct {
+	remote, key string
+}
+
+func (c *remoteCache) set(remote string) (h uint64, s0, s1 *atomic.Pointer[remoteEntry]) {
+	h = maphash.String(c.seed, remote)
+	set := h >> (64 - cacheBits) &^ 1
+	return h, &c.slots[set], &c.slots[set|1]
+}
+
+func (c *remoteCache) load(remote string) (string, bool) {
+	_, s0, s1 := c.set(remote)
+	if e := s0.Load(); e != nil && e.remote == remote {
+		return e.key, true
+	}
+	if e := s1.Load(); e != nil && e.remote == remote {
+		return e.key, true
+	}
+	return "", false
+}
+
+func (c *remoteCache) store(remote, key string) {
+	h, s0, s1 := c.set(remote)
+	switch {
+	case s0.Load() == nil:
+		s1 = s0
+	case s1.Load() == nil:
+	case h&1 == 0:
+		s1 = s0
+	}
+	s1.Store(&remoteEntry{remote: remote, key: key})
 }

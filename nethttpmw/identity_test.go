@@ -267,3 +267,28 @@ func TestKeyCacheThousandClients(t *testing.T) {
 		t.Fatalf("%.3f allocations per key for 1,000 returning clients, want < 0.1", perKey)
 	}
 }
+
+// TestRemoteCache: the RemoteAddr cache answers only for untrusted peers;
+// a trusted proxy's requests are always walked.
+func TestRemoteCache(t *testing.T) {
+	id := mustIdentity(t, trust("10.0.0.0/8"))
+	for i := range 3 {
+		for _, c := range []struct{ remote, xff, want string }{
+			{"192.0.2.1:1000", "6.6.6.6", "192.0.2.1"},
+			{"192.0.2.1:1001", "6.6.6.7", "192.0.2.1"},
+			{"10.0.0.1:443", "198.51.100.1", "198.51.100.1"},
+			{"10.0.0.1:443", "198.51.100.2", "198.51.100.2"},
+			{"10.0.0.1:443", "", "10.0.0.1"},
+			{"[2001:db8::1]:1", "6.6.6.6", "2001:db8::/64"},
+		} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = c.remote
+			if c.xff != "" {
+				r.Header.Set("X-Forwarded-For", c.xff)
+			}
+			if got := id.Key(r); got != c.want {
+				t.Fatalf("round %d: Key(%s, XFF %q) = %q, want %q", i, c.remote, c.xff, got, c.want)
+			}
+		}
+	}
+}
