@@ -28,6 +28,16 @@ func FuzzClientAddr(f *testing.F) {
 		id := mustIdentity(t, WithTrustedProxies(fuzzTrusted...), WithProxyHeader(header))
 		h := http.Header{http.CanonicalHeaderKey(string(header)): {line1, line2}}
 		got, err := id.ClientAddr(remote, h)
+		r := &http.Request{RemoteAddr: remote, Header: h}
+		for range 2 { // the second call may come from a cache
+			want := UnidentifiedKey
+			if err == nil {
+				want = id.AddrKey(got)
+			}
+			if k := id.Key(r); k != want {
+				t.Fatalf("Key(%q, %q) = %q, want %q", remote, h, k, want)
+			}
+		}
 		peer, peerOK := parseRemoteAddr(remote)
 		if !peerOK {
 			if !errors.Is(err, ErrUnidentified) {
