@@ -25,60 +25,11 @@ import (
 //	go test -run '^$' -bench Middleware -count 6 ./echomw | tee new.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /impl new.txt
 func BenchmarkMiddleware(b *testing.B) {
-	const clients = 1000
-	reqs := make([]*http.Request, clients)
-	for i := range reqs {
-		r := httptest.NewRequest("GET", "/hello", nil)
-		r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)}), uint16(40000+i)).String()
-		reqs[i] = r
-	}
-	paths := []struct {
-		name   string
-		policy limiter.Policy
-		want   int // status of a limited response in the steady state
-	}{
-		{"allowed", limiter.Policy{Rate: 1e9, Burst: 1000}, http.StatusOK},
-		{"denied", limiter.Policy{Rate: 1e-3, Burst: 1}, http.StatusTooManyRequests},
-	}
-	hello := func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
-	echoHello := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
-	echoWith := func(m ...echo.MiddlewareFunc) http.Handler {
-		e := echo.New()
-		e.Use(m...)
-		e.GET("/hello", echoHello)
-		return e
-	}
-	impls := []struct {
-		name    string
-		limited bool
-		handler func(b *testing.B, p limiter.Policy) http.Handler
-	}{
-		{"nethttp-bare", false, func(*testing.B, limiter.Policy) http.Handler { return http.HandlerFunc(hello) }},
-		{"nethttpmw", true, func(b *testing.B, p limiter.Policy) http.Handler {
-			return nethttpmw.New(benchLimiter(b, p))(http.HandlerFunc(hello))
-		}},
-		{"echo-bare", false, func(*testing.B, limiter.Policy) http.Handler { return echoWith() }},
-		{"echomw", true, func(b *testing.B, p limiter.Policy) http.Handler { return echoWith(New(benchLimiter(b, p))) }},
-		{"echo-RateLimiter", true, func(_ *testing.B, p limiter.Policy) http.Handler {
-			store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-				Rate: p.Rate, Burst: p.Burst, ExpiresIn: time.Hour,
-			})
-			return echoWith(middleware.RateLimiter(store))
-		}},
-	}
-	for _, path := range paths {
-		for _, impl := range impls {
+	reqs := benchRequests()
+	for _, path := range benchPaths {
+		for _, impl := range benchImpls {
 			b.Run(fmt.Sprintf("path=%s/impl=%s", path.name, impl.name), func(b *testing.B) {
-				h := impl.handler(b, path.policy)
-				w := &discardWriter{h: http.Header{}}
-				for _, r := range reqs { // every client is known: the steady state
-					clear(w.h)
-					h.ServeHTTP(w, r)
-				}
-				want := http.StatusOK
-				if impl.limited {
-					want = path.want
-				}
+				h, w, want := impl.prepare(b, path, reqs)
 				bad := 0
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
@@ -95,6 +46,138 @@ func BenchmarkMiddleware(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkPaired measures the same five handlers as BenchmarkMiddleware,
+// but interleaved: each round times 256 requests through every handler, in
+// a rotating order, so that all of them see the same machine load. On a
+// shared, noisy machine this is what makes their overheads comparable. It
+// reports each middleware's overhead over its bare handler in ns per
+// request, and the ratio of each to Echo's RateLimiter overhead.
+//
+//	go test -run '^$' -bench Paired -count 6 ./echomw | tee paired.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest paired.txt
+func BenchmarkPaired(b *testing.B) {
+	reqs := benchRequests()
+	for _, path := range benchPaths {
+		b.Run("path="+path.name, func(b *testing.B) {
+			type prepared struct {
+				h    http.Handler
+				w    *discardWriter
+				want int
+				ns   time.Duration
+				bad  int
+			}
+			ps := make([]*prepared, len(benchImpls))
+			for i, impl := range benchImpls {
+				h, w, want := impl.prepare(b, path, reqs)
+				ps[i] = &prepared{h: h, w: w, want: want}
+			}
+			const round = 256
+			n, next := 0, 0
+			for b.Loop() {
+				for k := range ps {
+					p := ps[(k+n)%len(ps)]
+					start := time.Now()
+					for j := range round {
+						clear(p.w.h)
+						p.w.code = 0
+						p.h.ServeHTTP(p.w, reqs[(next+j)%clients])
+						if p.w.code != p.want {
+							p.bad++
+						}
+					}
+					p.ns += time.Since(start)
+				}
+				next += round
+				n++
+			}
+			per := func(i int) float64 { return float64(ps[i].ns) / float64(n*round) }
+			for i, p := range ps {
+				if p.bad > 0 {
+					b.Fatalf("%s: %d of %d responses were not %d", benchImpls[i].name, p.bad, n*round, p.want)
+				}
+			}
+			// Indexes into benchImpls.
+			const netBare, netMW, echoBare, echoMW, echoRL = 0, 1, 2, 3, 4
+			rl := per(echoRL) - per(echoBare)
+			b.ReportMetric(per(netMW)-per(netBare), "nethttpmw-ns/req")
+			b.ReportMetric(per(echoMW)-per(echoBare), "echomw-ns/req")
+			b.ReportMetric(rl, "echoRL-ns/req")
+			b.ReportMetric((per(netMW)-per(netBare))/rl, "nethttpmw/echoRL")
+			b.ReportMetric((per(echoMW)-per(echoBare))/rl, "echomw/echoRL")
+		})
+	}
+}
+
+const clients = 1000
+
+func benchRequests() []*http.Request {
+	reqs := make([]*http.Request, clients)
+	for i := range reqs {
+		r := httptest.NewRequest("GET", "/hello", nil)
+		r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)}), uint16(40000+i)).String()
+		reqs[i] = r
+	}
+	return reqs
+}
+
+type benchPath struct {
+	name   string
+	policy limiter.Policy
+	want   int // status of a limited response in the steady state
+}
+
+var benchPaths = []benchPath{
+	{"allowed", limiter.Policy{Rate: 1e9, Burst: 1000}, http.StatusOK},
+	{"denied", limiter.Policy{Rate: 1e-3, Burst: 1}, http.StatusTooManyRequests},
+}
+
+func hello(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
+
+func echoWith(m ...echo.MiddlewareFunc) http.Handler {
+	e := echo.New()
+	e.Use(m...)
+	e.GET("/hello", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	return e
+}
+
+type benchImpl struct {
+	name    string
+	limited bool
+	handler func(b *testing.B, p limiter.Policy) http.Handler
+}
+
+// The order matters to BenchmarkPaired.
+var benchImpls = []benchImpl{
+	{"nethttp-bare", false, func(*testing.B, limiter.Policy) http.Handler { return http.HandlerFunc(hello) }},
+	{"nethttpmw", true, func(b *testing.B, p limiter.Policy) http.Handler {
+		return nethttpmw.New(benchLimiter(b, p))(http.HandlerFunc(hello))
+	}},
+	{"echo-bare", false, func(*testing.B, limiter.Policy) http.Handler { return echoWith() }},
+	{"echomw", true, func(b *testing.B, p limiter.Policy) http.Handler { return echoWith(New(benchLimiter(b, p))) }},
+	{"echo-RateLimiter", true, func(_ *testing.B, p limiter.Policy) http.Handler {
+		store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate: p.Rate, Burst: p.Burst, ExpiresIn: time.Hour,
+		})
+		return echoWith(middleware.RateLimiter(store))
+	}},
+}
+
+// prepare builds the handler for path, shows it every client once (the
+// steady state is measured), and returns it with a writer and the status
+// every timed response must have.
+func (impl benchImpl) prepare(b *testing.B, path benchPath, reqs []*http.Request) (http.Handler, *discardWriter, int) {
+	h := impl.handler(b, path.policy)
+	w := &discardWriter{h: http.Header{}}
+	for _, r := range reqs {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+	if impl.limited {
+		return h, w, path.want
+	}
+	return h, w, http.StatusOK
 }
 
 func benchLimiter(b *testing.B, p limiter.Policy) *limiter.Limiter {
