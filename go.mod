@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/labstack/echo/v4 v4.16.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/time v0.16.0
 )
 
