@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,18 +18,40 @@ import (
 
 // BenchmarkMiddleware measures the middleware overhead over a bare handler,
 // for net/http and Echo, against Echo's own middleware.RateLimiter with the
-// same policy. Requests come from 1,000 clients (RemoteAddr), and every
+// same policy, serially and with b.RunParallel (GOMAXPROCS goroutines, as a
+// server would run requests). Requests come from 1,000 clients (RemoteAddr), and every
 // client has been seen before the timer starts, so the steady state is
 // measured. Each benchmark checks its workload: on the allowed path every
 // response must be 200, on the denied path every limited response 429.
 //
 //	go test -run '^$' -bench Middleware -count 6 ./echomw | tee new.txt
-//	go run golang.org/x/perf/cmd/benchstat@latest -col /impl new.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /impl -row /path,/mode new.txt
 func BenchmarkMiddleware(b *testing.B) {
 	reqs := benchRequests()
 	for _, path := range benchPaths {
 		for _, impl := range benchImpls {
-			b.Run(fmt.Sprintf("path=%s/impl=%s", path.name, impl.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("path=%s/mode=parallel/impl=%s", path.name, impl.name), func(b *testing.B) {
+				h, _, want := impl.prepare(b, path, reqs)
+				var bad, next atomic.Int64
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					w := &discardWriter{h: http.Header{}}
+					i := int(next.Add(clients / 7)) // goroutines start at different clients
+					for pb.Next() {
+						clear(w.h)
+						w.code = 0
+						h.ServeHTTP(w, reqs[i%clients])
+						if w.code != want {
+							bad.Add(1)
+						}
+						i++
+					}
+				})
+				if n := bad.Load(); n > 0 {
+					b.Fatalf("%d of %d responses were not %d", n, b.N, want)
+				}
+			})
+			b.Run(fmt.Sprintf("path=%s/mode=serial/impl=%s", path.name, impl.name), func(b *testing.B) {
 				h, w, want := impl.prepare(b, path, reqs)
 				bad := 0
 				b.ReportAllocs()
