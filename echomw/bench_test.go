@@ -73,10 +73,12 @@ func BenchmarkMiddleware(b *testing.B) {
 
 // BenchmarkPaired measures the same five handlers as BenchmarkMiddleware,
 // but interleaved: each round times 256 requests through every handler, in
-// a rotating order, so that all of them see the same machine load. On a
-// shared, noisy machine this is what makes their overheads comparable. It
-// reports each middleware's overhead over its bare handler in ns per
-// request, and the ratio of each to Echo's RateLimiter overhead.
+// a rotating order, so that all of them see the same machine load, and it
+// times them with the thread's CPU clock (see threadCPU), so that time spent
+// descheduled by other processes does not count. On a shared, noisy machine
+// this is what makes their overheads comparable. It reports each
+// middleware's overhead over its bare handler in CPU ns per request, and the
+// ratio of each to Echo's RateLimiter overhead.
 //
 //	go test -run '^$' -bench Paired -count 6 ./echomw | tee paired.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest paired.txt
@@ -98,10 +100,11 @@ func BenchmarkPaired(b *testing.B) {
 			}
 			const round = 256
 			n, next := 0, 0
+			defer lockThread()()
 			for b.Loop() {
 				for k := range ps {
 					p := ps[(k+n)%len(ps)]
-					start := time.Now()
+					start := threadCPU()
 					for j := range round {
 						clear(p.w.h)
 						p.w.code = 0
@@ -110,7 +113,7 @@ func BenchmarkPaired(b *testing.B) {
 							p.bad++
 						}
 					}
-					p.ns += time.Since(start)
+					p.ns += threadCPU() - start
 				}
 				next += round
 				n++
