@@ -22,8 +22,6 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-const cpuClock = "thread CPU time"
-
 func lockThread() func() {
 	runtime.LockOSThread()
 	return runtime.UnlockOSThread

@@ -10,6 +10,4 @@ var start = time.Now()
 // not available.
 func threadCPU() time.Duration { return time.Since(start) }
 
-const cpuClock = "wall time"
-
 func lockThread() func() { return func() {} }

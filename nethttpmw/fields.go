@@ -32,6 +32,8 @@ import (
 //	RateLimit-Policy: "default";q=10;w=1
 //	RateLimit: "default";r=7;t=1
 //
+// Integers are capped at the largest Structured Field Integer (15 digits).
+//
 // Go canonicalises "RateLimit" to "Ratelimit"; the keys below are
 // canonical, so they can be assigned to an http.Header map directly.
 const (
@@ -76,18 +78,20 @@ func newFields(p limiter.Policy, name string) *fields {
 	f.window = max(1, ceilSeconds(float64(p.Burst)/float64(p.Rate)*float64(time.Second)))
 	quoted := appendSFString(nil, name)
 	pol := append(quoted, ";q="...)
-	pol = strconv.AppendInt(pol, int64(p.Burst), 10)
+	pol = strconv.AppendInt(pol, min(int64(p.Burst), maxSFInteger), 10)
 	pol = append(pol, ";w="...)
 	pol = strconv.AppendInt(pol, f.window, 10)
 	f.policy = []string{string(pol)}
 	f.prefix = string(quoted) + ";r="
-	f.nums = make([][]string, min(max(int64(p.Burst), f.window)+1, maxNums))
+	f.nums = make([][]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
 	for i := range f.nums {
 		f.nums[i] = []string{strconv.Itoa(i)}
 	}
-	f.limit = f.num(int64(p.Burst))
-	if n := (int64(p.Burst) + 1) * (f.window + 1); n <= maxPairs {
-		f.pairs = make([]atomic.Pointer[[1]string], n)
+	f.limit = f.num(min(int64(p.Burst), maxSFInteger))
+	if int64(p.Burst) < maxPairs && f.window < maxPairs { // no overflow below
+		if n := (int64(p.Burst) + 1) * (f.window + 1); n <= maxPairs {
+			f.pairs = make([]atomic.Pointer[[1]string], n)
+		}
 	}
 	return f
 }
@@ -97,7 +101,7 @@ func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
 	if f.inf {
 		return
 	}
-	r, t := int64(max(d.Remaining, 0)), ceilSeconds(float64(d.ResetAfter))
+	r, t := min(int64(max(d.Remaining, 0)), maxSFInteger), ceilSeconds(float64(d.ResetAfter))
 	if !d.Allowed {
 		t = retrySeconds(d)
 	}

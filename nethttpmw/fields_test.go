@@ -175,3 +175,25 @@ func TestCeilSeconds(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldsExtremePolicies: huge bursts and windows neither overflow the
+// value tables nor produce values outside Structured Field Integers.
+func TestFieldsExtremePolicies(t *testing.T) {
+	for _, p := range []limiter.Policy{
+		{Rate: 1e-12, Burst: math.MaxInt32},
+		{Rate: 1e-300, Burst: 1},
+		{Rate: 1e300, Burst: math.MaxInt32},
+		{Rate: 1, Burst: math.MaxInt},
+	} {
+		f := newFields(p, "x")
+		h := http.Header{}
+		for _, d := range []limiter.Decision{
+			{Allowed: true, Limit: p.Burst, Remaining: p.Burst - 1, ResetAfter: math.MaxInt64},
+			{Allowed: false, Limit: p.Burst, Remaining: 0, RetryAfter: math.MaxInt64, ResetAfter: math.MaxInt64},
+		} {
+			f.set(h, d, !d.Allowed, true)
+			checkMember(t, "RateLimit-Policy", h.Get("RateLimit-Policy"), "x", "q", "w")
+			checkMember(t, "RateLimit", h.Get("RateLimit"), "x", "r", "t")
+		}
+	}
+}
