@@ -1,0 +1,51 @@
+// Package nethttpmw is net/http middleware that rate-limits each client
+// with a [limiter.Limiter], and the client identity and response headers
+// that package echomw and gateways share.
+//
+//	l, err := limiter.New(limiter.PerSecond(10))
+//	if err != nil { … }
+//	defer l.Close()
+//	http.ListenAndServe(addr, nethttpmw.New(l)(mux))
+//
+// New returns a func(http.Handler) http.Handler, so it also fits
+// mux.Use-style routers and chi.
+//
+// # Client identity
+//
+// By default the key is the IP address of the TCP peer (RemoteAddr), and
+// X-Forwarded-For, X-Real-IP, Forwarded and the like are ignored: any client
+// can write them. Behind a proxy or load balancer, name it with
+// [WithTrustedProxies] (and [WithProxyHeader] if it does not write
+// X-Forwarded-For); the header is then walked from the right, and the first
+// address that is not a trusted proxy is the client. IPv4-mapped IPv6 is
+// IPv4; IPv6 clients are grouped by /64 ([WithIPv6Prefix]). A request whose
+// address cannot be determined shares the bucket [UnidentifiedKey]; it is
+// never unlimited. [Identity] is exported for key functions and gateways.
+//
+// # Responses
+//
+// Every limited response carries the RateLimit-Policy and RateLimit fields
+// of draft-ietf-httpapi-ratelimit-headers-10:
+//
+//	RateLimit-Policy: "default";q=10;w=1
+//	RateLimit: "default";r=9;t=1
+//
+// A denied request gets 429 Too Many Requests with Retry-After in whole
+// seconds (at least 1, and equal to the RateLimit t parameter) and a short
+// body, or RFC 9457 problem details ([WithProblemDetails]). Legacy
+// X-RateLimit-* headers are an option ([WithLegacyHeaders]).
+//
+// # Errors
+//
+// When the limiter returns an error (it is closed, a cost is invalid, or its
+// remote tier is down and it is configured to fail closed), no decision is
+// made and the request goes to the error handler. The default rejects it
+// (see [ErrorStatus]): the request is never let through unlimited, and the
+// error's text is never sent to the client.
+//
+// # Cost
+//
+// For a client that has been seen recently, the middleware itself
+// allocates nothing: its key comes from a bounded cache and every header
+// value is precomputed or cached.
+package nethttpmw

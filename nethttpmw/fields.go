@@ -1,0 +1,179 @@
+package nethttpmw
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/floodgate-go/floodgate/limiter"
+)
+
+// The response fields follow draft-ietf-httpapi-ratelimit-headers-10
+// ("RateLimit header fields for HTTP", September 2025), whose two fields are
+// Structured Field Lists (RFC 9651) of items named by a String:
+//
+//   - RateLimit-Policy (section "RateLimit-Policy Field"): the quota
+//     policy, with the parameters q (the quota, required) and w (the window
+//     in seconds). We send q = Burst and w = ceil(Burst/Rate), the time an
+//     empty bucket takes to refill: q per w is then at most Rate.
+//   - RateLimit (section "RateLimit Field"): the current service limit,
+//     with r (the remaining quota, required) and t (seconds until the quota
+//     resets). We send r = Decision.Remaining and t = ceil(ResetAfter), the
+//     time until the bucket is full; on a denial, t is the Retry-After
+//     delay instead, the time until this request would be admitted, so that
+//     both fields name the same moment.
+//
+// Example, for the policy "default" of 10 per second:
+//
+//	RateLimit-Policy: "default";q=10;w=1
+//	RateLimit: "default";r=7;t=1
+//
+// Integers are capped at the largest Structured Field Integer (15 digits).
+//
+// Go canonicalises "RateLimit" to "Ratelimit"; the keys below are
+// canonical, so they can be assigned to an http.Header map directly.
+const (
+	keyPolicy     = "Ratelimit-Policy"
+	keyRateLimit  = "Ratelimit"
+	keyRetryAfter = "Retry-After"
+	keyXLimit     = "X-Ratelimit-Limit"
+	keyXRemaining = "X-Ratelimit-Remaining"
+	keyXReset     = "X-Ratelimit-Reset"
+)
+
+// maxSFInteger is the largest Structured Field Integer (RFC 9651, 3.3.1).
+const maxSFInteger = 999_999_999_999_999
+
+// Bounds on the value caches, so a huge Burst or window costs at most a
+// fixed amount of memory; values beyond them are formatted per response.
+const (
+	maxNums  = 4096
+	maxPairs = 16384
+)
+
+// fields formats one policy's header values. Every value is a []string of
+// length and capacity 1 that is shared between responses: assigning it to a
+// header map costs no allocation, and a handler that appends to the header
+// gets a copy, so the shared value is never modified.
+type fields struct {
+	inf    bool     // rate.Inf: no fields, nothing is limited
+	policy []string // RateLimit-Policy, precomputed
+	limit  []string // X-RateLimit-Limit, precomputed
+	prefix string   // `"name";r=`
+	window int64    // w, and the largest t
+	nums   [][]string
+	pairs  []atomic.Pointer[[1]string] // RateLimit values by r*(window+1)+t, filled on first use
+	burst  int
+}
+
+func newFields(p limiter.Policy, name string) *fields {
+	f := &fields{inf: p.Rate == rate.Inf, burst: p.Burst}
+	if f.inf {
+		return f
+	}
+	f.window = max(1, ceilSeconds(float64(p.Burst)/float64(p.Rate)*float64(time.Second)))
+	quoted := appendSFString(nil, name)
+	pol := append(quoted, ";q="...)
+	pol = strconv.AppendInt(pol, min(int64(p.Burst), maxSFInteger), 10)
+	pol = append(pol, ";w="...)
+	pol = strconv.AppendInt(pol, f.window, 10)
+	f.policy = []string{string(pol)}
+	f.prefix = string(quoted) + ";r="
+	f.nums = make([][]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
+	for i := range f.nums {
+		f.nums[i] = []string{strconv.Itoa(i)}
+	}
+	f.limit = f.num(min(int64(p.Burst), maxSFInteger))
+	if int64(p.Burst) < maxPairs && f.window < maxPairs { // no overflow below
+		if n := (int64(p.Burst) + 1) * (f.window + 1); n <= maxPairs {
+			f.pairs = make([]atomic.Pointer[[1]string], n)
+		}
+	}
+	return f
+}
+
+// set writes the fields for d into h and, if block, Retry-After.
+func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
+	if f.inf {
+		return
+	}
+	r, t := min(int64(max(d.Remaining, 0)), maxSFInteger), ceilSeconds(float64(d.ResetAfter))
+	if !d.Allowed {
+		t = retrySeconds(d)
+	}
+	h[keyPolicy] = f.policy
+	h[keyRateLimit] = f.rateLimit(r, t)
+	if block {
+		h[keyRetryAfter] = f.num(t)
+	}
+	if legacy {
+		h[keyXLimit] = f.limit
+		h[keyXRemaining] = f.num(r)
+		h[keyXReset] = f.num(t)
+	}
+}
+
+// retrySeconds is the Retry-After of a denial: whole seconds, rounded up so
+// that a client that waits that long is admitted, and at least 1.
+func retrySeconds(d limiter.Decision) int64 {
+	return max(1, ceilSeconds(float64(d.RetryAfter)))
+}
+
+func (f *fields) num(n int64) []string {
+	if n >= 0 && n < int64(len(f.nums)) {
+		return f.nums[n]
+	}
+	return []string{strconv.FormatInt(n, 10)}
+}
+
+func (f *fields) rateLimit(r, t int64) []string {
+	if f.pairs == nil || r > int64(f.burst) || t > f.window {
+		return f.formatRateLimit(r, t)[:]
+	}
+	slot := &f.pairs[r*(f.window+1)+t]
+	v := slot.Load()
+	if v == nil {
+		v = f.formatRateLimit(r, t)
+		slot.Store(v)
+	}
+	return v[:]
+}
+
+func (f *fields) formatRateLimit(r, t int64) *[1]string {
+	var buf [96]byte
+	b := append(buf[:0], f.prefix...)
+	b = strconv.AppendInt(b, r, 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, t, 10)
+	return &[1]string{string(b)}
+}
+
+// ceilSeconds converts float nanoseconds to whole seconds, rounding up and
+// saturating at the largest Structured Field Integer.
+func ceilSeconds(ns float64) int64 {
+	s := math.Ceil(ns / float64(time.Second))
+	switch {
+	case !(s > 0): // also NaN
+		return 0
+	case s >= maxSFInteger:
+		return maxSFInteger
+	}
+	return int64(s)
+}
+
+// appendSFString appends s as a Structured Field String (RFC 9651, 3.3.3).
+// s is printable ASCII (WithPolicyName checks).
+func appendSFString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := range len(s) {
+		if s[i] == '"' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
