@@ -155,10 +155,11 @@ func BenchmarkNewKey(b *testing.B) {
 func BenchmarkCounters(b *testing.B) {
 	b.Run("striped", func(b *testing.B) {
 		c := newCounters()
+		buckets := make([]bucket, 1024)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				c.count(true, false)
+			for i := 0; pb.Next(); i++ {
+				c.count(&buckets[i%len(buckets)], true, false)
 			}
 		})
 		var s Stats

@@ -156,7 +156,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		if b, ok := l.table.lookup(key); ok {
 			d, wait, live := b.take(m, l.now(), n, maxWait) // read the clock after the lookup
 			if live {
-				l.stats.count(d.Allowed, false)
+				l.stats.count(b, d.Allowed, false)
 				return d, wait, grant{b: b}
 			}
 			l.revive(m, key, b)
@@ -165,7 +165,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		if !l.table.reserve() && !(l.makeRoom(m) && l.table.reserve()) {
 			l.sweeper.Kick()
 			if d, wait, live := l.fromOverflow(m, key, n, maxWait); live {
-				l.stats.count(d.Allowed, true)
+				l.stats.count(nil, d.Allowed, true)
 				return d, wait, grant{over: true}
 			}
 			continue

@@ -1,8 +1,8 @@
 package limiter
 
 import (
-	"math/rand/v2"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Stats is a snapshot of a Limiter's counters, for operators. The counters
@@ -24,24 +24,29 @@ type Stats struct {
 }
 
 // counters are striped over cache-line-sized cells so that parallel
-// requests do not all increment one contended word. A request picks a cell
-// with the runtime's per-thread random generator, which costs a few
-// nanoseconds and shares nothing between threads.
+// requests for different keys do not all increment one contended word. A
+// request picks its cell from its bucket's address, which costs a multiply:
+// requests for one hot key share a cell, as they already share the bucket's
+// lock.
 type counters struct {
 	cells *[numCells]cell // allocated alone, so cells are 64-byte aligned
 }
 
 func newCounters() counters { return counters{cells: new([numCells]cell)} }
 
-const numCells = 16
+const (
+	cellBits = 4
+	numCells = 1 << cellBits
+)
 
 type cell struct {
 	allowed, denied, overflowed atomic.Uint64
 	_                           [64 - 3*8]byte
 }
 
-func (c *counters) count(allowed, overflowed bool) {
-	x := &c.cells[rand.Uint32()%numCells]
+func (c *counters) count(b *bucket, allowed, overflowed bool) {
+	// Fibonacci hashing of the address; the low bits are alignment.
+	x := &c.cells[(uint64(uintptr(unsafe.Pointer(b)))>>3)*0x9E3779B97F4A7C15>>(64-cellBits)]
 	if allowed {
 		x.allowed.Add(1)
 	} else {
