@@ -192,7 +192,7 @@ func TestKeySpray(t *testing.T) {
 			key = fmt.Appendf(key[:0], "%d.%d.%d.%d", 10+i>>24&0xff, i>>16&0xff, i>>8&0xff, i&0xff)
 			l.Allow(ctx, string(key))
 			if i%1000 == 0 {
-				time.Sleep(time.Millisecond) // a second of fake time over the spray
+				time.Sleep(time.Second * 1000 / time.Duration(spray)) // a second of fake time over the spray
 				if d, _ := l.Allow(ctx, "victim"); d.Allowed {
 					victim = append(victim, time.Since(start))
 				}
