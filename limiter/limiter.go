@@ -51,6 +51,8 @@ type Limiter struct {
 	helped  atomic.Uint64    // retired buckets deleted by requests, not the sweeper
 	stats   counters
 	closed  atomic.Bool
+
+	remote *remote // remote tier (store.go, remote.go); nil without WithStore
 }
 
 // New returns a Limiter that enforces p for every key, and starts its
@@ -78,6 +80,13 @@ func New(p Policy, opts ...Option) (*Limiter, error) {
 	l.over.tokens = l.math.burst
 	if p.Rate != rate.Inf {
 		l.sweeper = sweeper.Start(&l.table, l.retire, c.sweepInterval)
+	}
+	// Remote tier hook (remote.go).
+	if c.remote.store != nil && p.Rate != rate.Inf {
+		if err := l.newRemote(c); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -108,6 +117,9 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	}
 	if l.policy.Rate == rate.Inf {
 		return Decision{Allowed: true, Limit: l.policy.Burst, Remaining: l.policy.Burst}, nil
+	}
+	if l.remote != nil { // remote tier hook (remote.go)
+		return l.allowRemote(ctx, key, n)
 	}
 	key = storageKey(key)
 	for {
@@ -180,6 +192,9 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
+	if l.remote != nil { // remote tier hook (remote.go)
+		return l.resetRemote(ctx, key)
+	}
 	key = storageKey(key)
 	if b, ok := l.table.load(key); ok {
 		b.retireNow()
@@ -197,6 +212,9 @@ func (l *Limiter) Stats() Stats {
 		s.Sweeps = l.sweeper.Passes()
 	}
 	l.stats.sum(&s)
+	if l.remote != nil { // remote tier hook (remote.go)
+		l.remote.addStats(&s)
+	}
 	return s
 }
 
@@ -206,6 +224,9 @@ func (l *Limiter) Close() error {
 	l.closed.Store(true)
 	if l.sweeper != nil {
 		l.sweeper.Stop()
+	}
+	if l.remote != nil { // remote tier hook (remote.go)
+		l.remote.close()
 	}
 	return nil
 }

@@ -27,10 +27,11 @@ type Option func(*config) error
 type config struct {
 	maxKeys       int
 	sweepInterval time.Duration
+	remote        remoteConfig // store.go
 }
 
 func defaultConfig() config {
-	return config{maxKeys: DefaultMaxKeys, sweepInterval: DefaultSweepInterval}
+	return config{maxKeys: DefaultMaxKeys, sweepInterval: DefaultSweepInterval, remote: defaultRemoteConfig()}
 }
 
 // WithMaxKeys caps the number of keys tracked at once at n (default

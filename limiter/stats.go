@@ -21,6 +21,31 @@ type Stats struct {
 	Retired uint64
 	// Sweeps counts completed sweeper passes.
 	Sweeps uint64
+
+	// Remote tier (WithStore); all zero without a Store.
+
+	// RoundTrips counts Store calls that returned a decision.
+	RoundTrips uint64
+	// StoreErrors counts Store calls that failed or timed out (including
+	// Reset); each such AllowN returned an error wrapping
+	// ErrStoreUnavailable.
+	StoreErrors uint64
+	// DenyCacheHits counts denials answered locally from an earlier Store
+	// denial, without a round trip.
+	DenyCacheHits uint64
+	// PrefetchHits counts admissions paid for by prefetched tokens, without
+	// a round trip.
+	PrefetchHits uint64
+	// Fallbacks counts decisions made by the FailureMode because the Store
+	// failed or the breaker was open.
+	Fallbacks uint64
+	// BreakerOpens counts times the circuit breaker opened.
+	BreakerOpens uint64
+	// BreakerOpen reports whether the breaker is open (or half-open) now.
+	BreakerOpen bool
+	// CachedKeys is the number of keys with a deny-cache or prefetch entry
+	// (at most MaxKeys).
+	CachedKeys int
 }
 
 // counters are striped over cache-line-sized cells so that parallel

@@ -1,0 +1,255 @@
+package limiter
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/floodgate-go/floodgate/sweeper"
+)
+
+// remote is a Limiter's remote tier: the Store, the breaker and failure
+// policy in front of it, and the per-key entries (deny cache and prefetch
+// leases) that save round trips.
+//
+// The order of a decision: a lease that holds the cost pays for it; else a
+// denial still in force answers; else the breaker decides whether the
+// Store is asked; if it is not, or it fails, the FailureMode decides.
+type remote struct {
+	cfg      remoteConfig
+	breaker  breaker
+	entries  entries
+	sweeper  *sweeper.Sweeper
+	local    *Limiter // FailOpen's per-instance buckets
+	hot      int64    // ns: a round trip closer than this to the last one marks the key hot
+	closedEr error    // returned while the breaker is open
+	stats    [numCells]remoteCell
+}
+
+type remoteCell struct {
+	roundTrips, storeErrors, denyHits, leaseHits, fallbacks atomic.Uint64
+	_                                                       [64 - 5*8]byte
+}
+
+func (l *Limiter) newRemote(c config) error {
+	rc := c.remote
+	local, err := New(localPolicy(l.policy, rc.share), WithMaxKeys(c.maxKeys), WithSweepInterval(c.sweepInterval))
+	if err != nil {
+		return err
+	}
+	r := &remote{cfg: rc, local: local}
+	r.breaker.threshold, r.breaker.cooldown = int64(rc.failures), int64(rc.cooldown)
+	r.entries.max = int64(c.maxKeys)
+	r.hot = int64(ceilDuration(l.math.durationFromTokens(float64(rc.prefetch + 1))))
+	r.closedEr = fmt.Errorf("%w: circuit breaker open", ErrStoreUnavailable)
+	now := l.now
+	r.sweeper = sweeper.Start(&r.entries, func(e *entry) bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.retired || e.idle(now(), r.hot) {
+			e.retired = true
+		}
+		return e.retired
+	}, c.sweepInterval)
+	l.remote = r
+	return nil
+}
+
+func (r *remote) cell() *remoteCell { return &r.stats[rand.Uint32()%numCells] }
+
+// allowRemote is AllowN with a Store. n has been checked.
+func (l *Limiter) allowRemote(ctx context.Context, key string, n int) (Decision, error) {
+	r := l.remote
+	ekey := storageKey(key)
+	now := l.now()
+	extra := 0
+	if e, ok := r.entries.load(ekey); ok {
+		d, hit, fetch := l.fromEntry(e, now, n)
+		if hit {
+			l.stats.count(d.Allowed, false)
+			return d, nil
+		}
+		if fetch {
+			extra = r.cfg.prefetch
+			defer r.endFetch(e)
+		}
+	}
+	ok, probe := r.breaker.admit(now)
+	if !ok {
+		return l.fallback(ctx, key, n, r.closedEr)
+	}
+	res, err := l.callStore(ctx, key, StoreRequest{Policy: l.policy, Cost: n, Extra: extra})
+	if err != nil {
+		if ctx.Err() != nil { // the caller gave up: not the Store's fault
+			if probe {
+				r.breaker.probing.Store(false)
+			}
+			return Decision{}, fmt.Errorf("limiter: %w", ctx.Err())
+		}
+		r.breaker.failure(l.now(), probe)
+		r.cell().storeErrors.Add(1)
+		return l.fallback(ctx, key, n, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+	}
+	r.breaker.success(probe)
+	r.cell().roundTrips.Add(1)
+	l.record(ekey, now, res, n)
+	l.stats.count(res.Decision.Allowed, false)
+	return res.Decision, nil
+}
+
+// fromEntry tries to decide locally from e. fetch reports that the key is
+// hot and this request should prefetch (the caller must call endFetch).
+func (l *Limiter) fromEntry(e *entry, now int64, n int) (d Decision, hit, fetch bool) {
+	r := l.remote
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.retired {
+		return d, false, false
+	}
+	if d, ok := e.spend(&l.math, now, n); ok {
+		r.cell().leaseHits.Add(1)
+		return d, true, false
+	}
+	if d, ok := e.deny(now, n); ok {
+		r.cell().denyHits.Add(1)
+		return d, true, false
+	}
+	if r.cfg.prefetch > 0 && !e.fetching && now-e.lastTrip < r.hot {
+		e.fetching = true
+		return d, false, true
+	}
+	return d, false, false
+}
+
+func (r *remote) endFetch(e *entry) {
+	e.mu.Lock()
+	e.fetching = false
+	e.mu.Unlock()
+}
+
+// callStore makes one Store call bounded by the configured timeout.
+func (l *Limiter) callStore(ctx context.Context, key string, req StoreRequest) (StoreResult, error) {
+	cctx, cancel := context.WithTimeout(ctx, l.remote.cfg.timeout)
+	res, err := l.remote.cfg.store.Take(cctx, key, req)
+	cancel()
+	return res, err
+}
+
+// record remembers what the Store said about the key, sent at now: a
+// denial for the deny cache, granted tokens as a lease, the round trip for
+// hotness.
+func (l *Limiter) record(ekey string, now int64, res StoreResult, n int) {
+	r := l.remote
+	d := res.Decision
+	var e *entry
+	var ok bool
+	switch {
+	case !d.Allowed || r.cfg.prefetch > 0:
+		e, ok = r.liveEntry(ekey, l.math.limit/float64(time.Second))
+	default:
+		e, ok = r.entries.load(ekey) // an admission clears a denial, if any
+		if ok {
+			e.mu.Lock()
+		}
+	}
+	if !ok {
+		return
+	}
+	defer e.mu.Unlock()
+	if !d.Allowed {
+		e.deniedUntil, e.deniedCost, e.deniedAt, e.denied = now+int64(max(d.RetryAfter, 1)), n, now, d
+		return
+	}
+	e.deniedUntil = 0
+	if r.cfg.prefetch == 0 {
+		return
+	}
+	e.lastTrip = max(e.lastTrip, now)
+	if res.Extra > 0 { // a new lease replaces the old one, whose tokens are lost
+		e.tokens, e.granted, e.leaseAt, e.hold = res.Extra, res.Extra, now, int64(res.Hold)
+	}
+}
+
+// liveEntry returns key's entry, locked and not retired, creating it if
+// there is room.
+func (r *remote) liveEntry(key string, rate float64) (*entry, bool) {
+	for {
+		e, ok := r.entries.get(key, rate)
+		if !ok {
+			return nil, false
+		}
+		e.mu.Lock()
+		if !e.retired {
+			return e, true
+		}
+		e.mu.Unlock()
+		r.entries.CompareAndDelete(key, e)
+	}
+}
+
+// fallback decides without the Store, following the FailureMode, and
+// returns cause (which wraps ErrStoreUnavailable) with the decision.
+func (l *Limiter) fallback(ctx context.Context, key string, n int, cause error) (Decision, error) {
+	r := l.remote
+	r.cell().fallbacks.Add(1)
+	if r.cfg.mode == FailOpen && n <= r.local.policy.Burst {
+		d, err := r.local.AllowN(ctx, key, n)
+		if err == nil {
+			d.Limit = l.policy.Burst
+			l.stats.count(d.Allowed, false)
+			return d, cause
+		}
+	}
+	wait := r.breaker.remaining(l.now())
+	if wait == 0 {
+		wait = int64(r.cfg.cooldown)
+	}
+	l.stats.count(false, false)
+	return Decision{Limit: l.policy.Burst, RetryAfter: time.Duration(wait)}, cause
+}
+
+// resetRemote is Reset with a Store: it resets the key in the Store and
+// forgets what this instance knew about it. Other instances may still
+// answer from their own deny cache (until the denial they saw ends) or
+// leases (tokens they already hold).
+func (l *Limiter) resetRemote(ctx context.Context, key string) error {
+	r := l.remote
+	ekey := storageKey(key)
+	if e, ok := r.entries.load(ekey); ok {
+		e.mu.Lock()
+		e.deniedUntil, e.tokens = 0, 0
+		e.mu.Unlock()
+	}
+	if err := r.local.Reset(ctx, key); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
+	defer cancel()
+	if err := r.cfg.store.Reset(cctx, key); err != nil {
+		r.cell().storeErrors.Add(1)
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return nil
+}
+
+// addStats adds the remote tier's counters to s.
+func (r *remote) addStats(s *Stats) {
+	for i := range r.stats {
+		c := &r.stats[i]
+		s.RoundTrips += c.roundTrips.Load()
+		s.StoreErrors += c.storeErrors.Load()
+		s.DenyCacheHits += c.denyHits.Load()
+		s.PrefetchHits += c.leaseHits.Load()
+		s.Fallbacks += c.fallbacks.Load()
+	}
+	s.BreakerOpens = r.breaker.opens.Load()
+	s.BreakerOpen = r.breaker.open()
+	s.CachedKeys = int(r.entries.n.Load())
+}
+
+func (r *remote) close() {
+	r.sweeper.Stop()
+	r.local.Close()
+}
