@@ -178,7 +178,7 @@ func (r *Redis) args(p limiter.Policy) *policyArgs {
 	}
 	pa := &policyArgs{
 		p:     p,
-		rate:  strconv.FormatFloat(float64(p.Rate), 'g', -1, 64), // shortest form that parses back exactly
+		rate:  strconv.FormatFloat(float64(p.Rate), 'f', -1, 64), // shortest form that parses back exactly, no exponent (gopher-lua's tonumber rejects one)
 		burst: strconv.Itoa(p.Burst),
 	}
 	r.policy.Store(pa)
