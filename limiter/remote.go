@@ -66,14 +66,16 @@ func (l *Limiter) allowRemote(ctx context.Context, key string, n int) (Decision,
 	now := l.now()
 	extra := 0
 	if e, ok := r.entries.load(ekey); ok {
-		d, hit, fetch := l.fromEntry(e, now, n)
+		d, hit, fetch, refresh := l.fromEntry(e, now, n)
 		if hit {
 			l.stats.count(d.Allowed, false)
 			return d, nil
 		}
 		if fetch {
 			extra = r.cfg.prefetch
-			defer r.endFetch(e)
+		}
+		if fetch || refresh {
+			defer e.release(fetch, refresh)
 		}
 	}
 	ok, probe := r.breaker.admit(now)
@@ -100,33 +102,29 @@ func (l *Limiter) allowRemote(ctx context.Context, key string, n int) (Decision,
 }
 
 // fromEntry tries to decide locally from e. fetch reports that the key is
-// hot and this request should prefetch (the caller must call endFetch).
-func (l *Limiter) fromEntry(e *entry, now int64, n int) (d Decision, hit, fetch bool) {
+// hot and this request should prefetch; refresh, that it asks the Store
+// for the instance after a denial ran out. Either claim must be released.
+func (l *Limiter) fromEntry(e *entry, now int64, n int) (d Decision, hit, fetch, refresh bool) {
 	r := l.remote
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.retired {
-		return d, false, false
+		return d, false, false, false
 	}
 	if d, ok := e.spend(&l.math, now, n); ok {
 		r.cell().leaseHits.Add(1)
-		return d, true, false
+		return d, true, false, false
 	}
-	if d, ok := e.deny(now, n); ok {
+	d, ok, refresh := e.deny(&l.math, now, n)
+	if ok {
 		r.cell().denyHits.Add(1)
-		return d, true, false
+		return d, true, false, false
 	}
 	if r.cfg.prefetch > 0 && !e.fetching && now-e.lastTrip < r.hot {
 		e.fetching = true
-		return d, false, true
+		return d, false, true, refresh
 	}
-	return d, false, false
-}
-
-func (r *remote) endFetch(e *entry) {
-	e.mu.Lock()
-	e.fetching = false
-	e.mu.Unlock()
+	return d, false, false, refresh
 }
 
 // callStore makes one Store call bounded by the configured timeout.
@@ -142,34 +140,49 @@ func (l *Limiter) callStore(ctx context.Context, key string, req StoreRequest) (
 // hotness.
 func (l *Limiter) record(ekey string, now int64, res StoreResult, n int) {
 	r := l.remote
-	d := res.Decision
+	until, cost, denied := l.denial(now, res.Decision, n)
 	var e *entry
 	var ok bool
-	switch {
-	case !d.Allowed || r.cfg.prefetch > 0:
+	if until != 0 || r.cfg.prefetch > 0 {
 		e, ok = r.liveEntry(ekey, l.math.limit/float64(time.Second))
-	default:
-		e, ok = r.entries.load(ekey) // an admission clears a denial, if any
-		if ok {
-			e.mu.Lock()
-		}
+	} else if e, ok = r.entries.load(ekey); ok { // an admission ends a denial
+		e.mu.Lock()
 	}
 	if !ok {
 		return
 	}
 	defer e.mu.Unlock()
-	if !d.Allowed {
-		e.deniedUntil, e.deniedCost, e.deniedAt, e.denied = now+int64(max(d.RetryAfter, 1)), n, now, d
-		return
-	}
-	e.deniedUntil = 0
-	if r.cfg.prefetch == 0 {
+	e.deniedUntil, e.deniedCost, e.deniedAt, e.denied = until, cost, now, denied
+	if r.cfg.prefetch == 0 || !res.Decision.Allowed {
 		return
 	}
 	e.lastTrip = max(e.lastTrip, now)
 	if res.Extra > 0 { // a new lease replaces the old one, whose tokens are lost
 		e.tokens, e.granted, e.leaseAt, e.hold = res.Extra, res.Extra, now, int64(res.Hold)
 	}
+}
+
+// denial returns the deny-cache entry for a Store decision d on cost n,
+// sent at now: until is 0 when there is nothing to cache. A denial is
+// cached as it is. An admission that left the bucket short of one token is
+// cached too, as a denial of cost 1 until that token refills: the level is
+// Burst − ResetAfter×Rate, and since ResetAfter was rounded up, the wait
+// computed from it can exceed the true one by under 1 ns, which the
+// subtracted nanosecond covers. This keeps the goroutines of an instance
+// from all asking Redis after each admission of a flooded key.
+func (l *Limiter) denial(now int64, d Decision, n int) (until int64, cost int, denied Decision) {
+	if !d.Allowed {
+		return now + int64(max(d.RetryAfter, 1)), n, d
+	}
+	if d.Remaining > 0 {
+		return 0, 0, Decision{}
+	}
+	level := l.math.burst - d.ResetAfter.Seconds()*l.math.limit
+	wait := int64(l.math.durationFromTokens(1-level)) - 1
+	if level >= 1 || wait < 1 {
+		return 0, 0, Decision{}
+	}
+	return now + wait, 1, Decision{Limit: d.Limit, ResetAfter: d.ResetAfter}
 }
 
 // liveEntry returns key's entry, locked and not retired, creating it if

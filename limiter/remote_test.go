@@ -460,3 +460,28 @@ func TestPrefetchLapse(t *testing.T) {
 		}
 	})
 }
+
+// An admission that spends the last token is cached as a denial until the
+// next token refills, and not a nanosecond longer than the store would
+// deny.
+func TestDenyAfterLastToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 10, Burst: 2}, s)
+		mustAllow(t, l, "k", 1, true)
+		mustAllow(t, l, "k", 1, true) // the last token: the next refills in 100 ms
+		time.Sleep(99 * time.Millisecond)
+		d := mustAllow(t, l, "k", 1, false)
+		if d.RetryAfter <= 0 || d.RetryAfter > time.Millisecond {
+			t.Fatalf("RetryAfter %v, want in (0, 1ms]", d.RetryAfter)
+		}
+		if got := s.calls.Load(); got != 2 {
+			t.Fatalf("store calls %d, want 2: the denial should come from the cache", got)
+		}
+		time.Sleep(time.Millisecond)
+		mustAllow(t, l, "k", 1, true) // exactly when the store has the token again
+		if got := s.calls.Load(); got != 3 {
+			t.Fatalf("store calls %d, want 3", got)
+		}
+	})
+}

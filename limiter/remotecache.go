@@ -37,6 +37,7 @@ type entry struct {
 	deniedCost  int   // the denied cost: smaller costs still ask the Store
 	deniedAt    int64
 	denied      Decision // as the Store answered it
+	refreshing  bool     // a request is asking the Store after the denial ran out
 
 	// Lease (prefetch).
 	tokens   int     // whole tokens left
@@ -49,19 +50,40 @@ type entry struct {
 }
 
 // deny answers from the deny cache: ok is false when the cache does not
-// cover a request of cost n at now. The caller holds e.mu.
-func (e *entry) deny(now int64, n int) (d Decision, ok bool) {
+// cover a request of cost n at now. When a denial has just run out, the
+// first request to see it is told to refresh it (ask the Store; the caller
+// must call release); until that answer arrives, the others are denied
+// with a wait of one token's refill, so a flood costs one round trip per
+// retry window and instance, not one per waiting goroutine. The caller
+// holds e.mu.
+func (e *entry) deny(p *policyMath, now int64, n int) (d Decision, ok, refresh bool) {
 	if e.deniedUntil == 0 || n < e.deniedCost {
-		return d, false
-	}
-	if now >= e.deniedUntil {
-		e.deniedUntil = 0
-		return d, false
+		return d, false, false
 	}
 	d = e.denied
-	d.RetryAfter = durationNs(e.deniedUntil - now)
+	if now < e.deniedUntil {
+		d.RetryAfter = durationNs(e.deniedUntil - now)
+	} else if !e.refreshing {
+		e.refreshing = true
+		return d, false, true
+	} else {
+		d.RetryAfter = max(ceilDuration(p.durationFromTokens(1)), 1)
+	}
 	d.ResetAfter = max(d.ResetAfter-durationNs(now-e.deniedAt), d.RetryAfter)
-	return d, true
+	return d, true, false
+}
+
+// release ends the round trips this request claimed (see deny and
+// fromEntry).
+func (e *entry) release(fetch, refresh bool) {
+	e.mu.Lock()
+	if fetch {
+		e.fetching = false
+	}
+	if refresh {
+		e.refreshing = false
+	}
+	e.mu.Unlock()
 }
 
 // available is how many lease tokens may still be spent at now: all of them
@@ -97,7 +119,7 @@ func (e *entry) spend(p *policyMath, now int64, n int) (d Decision, ok bool) {
 // idle reports whether the entry remembers nothing that matters at now:
 // no denial in force, no lease tokens, no recent round trip.
 func (e *entry) idle(now, hot int64) bool {
-	return (e.deniedUntil == 0 || now >= e.deniedUntil) &&
+	return (e.deniedUntil == 0 || now >= e.deniedUntil) && !e.refreshing &&
 		e.available(now) == 0 && now-e.lastTrip >= hot && !e.fetching
 }
 
