@@ -65,18 +65,32 @@ func (l *Limiter) allowRemote(ctx context.Context, key string, n int) (Decision,
 	ekey := storageKey(key)
 	now := l.now()
 	extra := 0
-	if e, ok := r.entries.load(ekey); ok {
-		d, hit, fetch, refresh := l.fromEntry(e, now, n)
+	for waited := false; ; waited = true {
+		e, ok := r.entries.load(ekey)
+		if !ok {
+			break
+		}
+		d, hit, c, wait := l.fromEntry(e, now, n, !waited)
 		if hit {
 			l.stats.count(d.Allowed, false)
 			return d, nil
 		}
-		if fetch {
+		if wait != nil { // a prefetch for this key is in flight: wait for its tokens
+			select {
+			case <-wait:
+				now = l.now()
+				continue
+			case <-ctx.Done():
+				return Decision{}, fmt.Errorf("limiter: %w", ctx.Err())
+			}
+		}
+		if c.fetch {
 			extra = r.cfg.prefetch
 		}
-		if fetch || refresh {
-			defer e.release(fetch, refresh)
+		if c != (claim{}) {
+			defer e.release(c)
 		}
+		break
 	}
 	ok, probe := r.breaker.admit(now)
 	if !ok {
@@ -96,35 +110,49 @@ func (l *Limiter) allowRemote(ctx context.Context, key string, n int) (Decision,
 	}
 	r.breaker.success(probe)
 	r.cell().roundTrips.Add(1)
-	l.record(ekey, now, res, n)
+	l.record(ekey, now, l.now(), res, n)
 	l.stats.count(res.Decision.Allowed, false)
 	return res.Decision, nil
 }
 
-// fromEntry tries to decide locally from e. fetch reports that the key is
-// hot and this request should prefetch; refresh, that it asks the Store
-// for the instance after a denial ran out. Either claim must be released.
-func (l *Limiter) fromEntry(e *entry, now int64, n int) (d Decision, hit, fetch, refresh bool) {
+// A claim is the round trip a request makes on behalf of its instance's
+// other requests for the key; it must be released when the call returns.
+type claim struct {
+	fetch   bool // a prefetch: others wait for its tokens
+	refresh bool // the first ask after a cached denial ran out
+}
+
+// fromEntry tries to decide locally from e. Otherwise it says what the
+// round trip claims, or, if mayWait and a prefetch for the key is in
+// flight, returns a channel closed when that prefetch's tokens are in.
+func (l *Limiter) fromEntry(e *entry, now int64, n int, mayWait bool) (d Decision, hit bool, c claim, wait <-chan struct{}) {
 	r := l.remote
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.retired {
-		return d, false, false, false
+		return d, false, c, nil
 	}
 	if d, ok := e.spend(&l.math, now, n); ok {
 		r.cell().leaseHits.Add(1)
-		return d, true, false, false
+		return d, true, c, nil
 	}
 	d, ok, refresh := e.deny(&l.math, now, n)
 	if ok {
 		r.cell().denyHits.Add(1)
-		return d, true, false, false
+		return d, true, c, nil
 	}
-	if r.cfg.prefetch > 0 && !e.fetching && now-e.lastTrip < r.hot {
-		e.fetching = true
-		return d, false, true, refresh
+	c.refresh = refresh
+	switch {
+	case r.cfg.prefetch == 0:
+	case e.fetched != nil:
+		if mayWait && !refresh {
+			return d, false, c, e.fetched
+		}
+	case now-e.lastTrip < r.hot:
+		e.fetched = make(chan struct{})
+		c.fetch = true
 	}
-	return d, false, false, refresh
+	return d, false, c, nil
 }
 
 // callStore makes one Store call bounded by the configured timeout.
@@ -135,10 +163,10 @@ func (l *Limiter) callStore(ctx context.Context, key string, req StoreRequest) (
 	return res, err
 }
 
-// record remembers what the Store said about the key, sent at now: a
-// denial for the deny cache, granted tokens as a lease, the round trip for
-// hotness.
-func (l *Limiter) record(ekey string, now int64, res StoreResult, n int) {
+// record remembers what the Store said about the key, asked at now and
+// answered at done: a denial for the deny cache, granted tokens as a lease,
+// the round trip for hotness.
+func (l *Limiter) record(ekey string, now, done int64, res StoreResult, n int) {
 	r := l.remote
 	until, cost, denied := l.denial(now, res.Decision, n)
 	var e *entry
@@ -156,8 +184,8 @@ func (l *Limiter) record(ekey string, now int64, res StoreResult, n int) {
 	if r.cfg.prefetch == 0 || !res.Decision.Allowed {
 		return
 	}
-	e.lastTrip = max(e.lastTrip, now)
-	if res.Extra > 0 { // a new lease replaces the old one, whose tokens are lost
+	e.lastTrip = max(e.lastTrip, done) // the gap to the next trip excludes this one's latency
+	if res.Extra > 0 {                 // a new lease replaces the old one, whose tokens are lost
 		e.tokens, e.granted, e.leaseAt, e.hold = res.Extra, res.Extra, now, int64(res.Hold)
 	}
 }

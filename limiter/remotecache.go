@@ -40,13 +40,13 @@ type entry struct {
 	refreshing  bool     // a request is asking the Store after the denial ran out
 
 	// Lease (prefetch).
-	tokens   int     // whole tokens left
-	granted  int     // tokens granted by the lease's round trip
-	leaseAt  int64   // when that round trip was sent
-	hold     int64   // ns the tokens are held in full
-	lastTrip int64   // last round trip for this key (hotness)
-	fetching bool    // a prefetching round trip is in flight
-	rate     float64 // tokens per ns, for the lapse
+	tokens   int           // whole tokens left
+	granted  int           // tokens granted by the lease's round trip
+	leaseAt  int64         // when that round trip was sent
+	hold     int64         // ns the tokens are held in full
+	lastTrip int64         // last round trip for this key (hotness)
+	fetched  chan struct{} // non-nil while a prefetch is in flight; closed when it is in
+	rate     float64       // tokens per ns, for the lapse
 }
 
 // deny answers from the deny cache: ok is false when the cache does not
@@ -73,14 +73,15 @@ func (e *entry) deny(p *policyMath, now int64, n int) (d Decision, ok, refresh b
 	return d, true, false
 }
 
-// release ends the round trips this request claimed (see deny and
-// fromEntry).
-func (e *entry) release(fetch, refresh bool) {
+// release ends the round trips that c claimed (see deny and fromEntry),
+// waking the requests that waited for a prefetch.
+func (e *entry) release(c claim) {
 	e.mu.Lock()
-	if fetch {
-		e.fetching = false
+	if c.fetch {
+		close(e.fetched)
+		e.fetched = nil
 	}
-	if refresh {
+	if c.refresh {
 		e.refreshing = false
 	}
 	e.mu.Unlock()
@@ -120,7 +121,7 @@ func (e *entry) spend(p *policyMath, now int64, n int) (d Decision, ok bool) {
 // no denial in force, no lease tokens, no recent round trip.
 func (e *entry) idle(now, hot int64) bool {
 	return (e.deniedUntil == 0 || now >= e.deniedUntil) && !e.refreshing &&
-		e.available(now) == 0 && now-e.lastTrip >= hot && !e.fetching
+		e.available(now) == 0 && now-e.lastTrip >= hot && e.fetched == nil
 }
 
 func durationNs(ns int64) time.Duration { return time.Duration(max(ns, 1)) }
