@@ -111,6 +111,11 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // ErrInvalidCost) or a closed Limiter; a denial is a Decision with Allowed
 // false. AllowN never blocks, and allocates nothing for a key already
 // tracked.
+//
+// With WithStore, AllowN may wait for the Store (at most the store timeout),
+// and the error is also non-nil when the Store could not decide: it then
+// wraps ErrStoreUnavailable and the Decision, made by the FailureMode, is
+// still the one to apply; or when ctx ended first (Decision zero, denied).
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
 	if err := l.check(n); err != nil {
 		return Decision{}, err

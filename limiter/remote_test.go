@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -483,5 +484,36 @@ func TestDenyAfterLastToken(t *testing.T) {
 		if got := s.calls.Load(); got != 3 {
 			t.Fatalf("store calls %d, want 3", got)
 		}
+	})
+}
+
+// The deny cache holds at most MaxKeys entries; keys beyond the cap go to
+// the store every time (correct, only slower), and the sweeper removes
+// entries once their denial ran out.
+func TestDenyCacheBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 1}, s, WithMaxKeys(10), WithSweepInterval(time.Second))
+		for i := range 100 {
+			key := "spray-" + strconv.Itoa(i)
+			mustAllow(t, l, key, 1, true)
+			mustAllow(t, l, key, 1, false)
+			mustAllow(t, l, key, 1, false)
+		}
+		st := l.Stats()
+		if st.CachedKeys != 10 {
+			t.Fatalf("CachedKeys %d after 100 denied keys, want the cap of 10", st.CachedKeys)
+		}
+		// The first 10 keys got entries when their admission spent the last
+		// token, and answered their next two requests locally; 90 asked.
+		if got := s.calls.Load(); got != 100*3-20 {
+			t.Fatalf("store calls %d, want %d", got, 100*3-20)
+		}
+		time.Sleep(2 * time.Second) // denials over; a sweep runs
+		synctest.Wait()
+		if st := l.Stats(); st.CachedKeys != 0 {
+			t.Fatalf("CachedKeys %d after the denials ran out and a sweep, want 0", st.CachedKeys)
+		}
+		mustAllow(t, l, "spray-0", 1, true)
 	})
 }

@@ -128,9 +128,15 @@ func defaultRemoteConfig() remoteConfig {
 
 // WithStore makes the Limiter decide through s, shared with other Limiters
 // (typically one per instance of a service), instead of in local buckets
-// (default: none, every decision is local). See [Store] and the package
-// documentation's "Many instances" section. All Limiters sharing a Store
-// must use the same Policy, or distinct key namespaces.
+// (default: none, every decision is local). See [Store], and package
+// [github.com/floodgate-go/floodgate/store] for the Redis store and what a
+// Limiter with a Store guarantees when Redis fails. All Limiters sharing a
+// Store must use the same Policy, or distinct key namespaces.
+//
+// With a Store, AllowN's error wraps [ErrStoreUnavailable] when the
+// decision it returns came from the [FailureMode] instead of the Store; the
+// decision is still the one to apply. The deny cache, prefetch leases and
+// fail-open buckets each hold at most MaxKeys keys.
 func WithStore(s Store) Option {
 	return func(c *config) error {
 		if s == nil {

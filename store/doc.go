@@ -24,6 +24,42 @@
 // Calls use EVALSHA and fall back to EVAL when Redis does not know the
 // script (after a restart or SCRIPT FLUSH).
 //
+// # What a Limiter with a Store guarantees
+//
+// In front of the Store, the Limiter (see [limiter.WithStore]) keeps three
+// things per instance, none of which can make it more lenient than Redis:
+//
+//   - A deny cache: once Redis denies a key (or admits the request that
+//     spent its last token), the instance answers that key locally until
+//     the moment Redis would next admit it, measured from when the request
+//     was sent. A flooding client costs about one round trip per retry
+//     window and instance, not one per request.
+//   - Prefetch leases ([limiter.WithPrefetch]): for a key this instance
+//     alone requests at about its full rate, one round trip takes several
+//     tokens and spends them locally. Tokens never come back; they lapse
+//     (see WithPrefetch) so no interval over-admits; the cost is a little
+//     under-admission, never over-admission.
+//   - A circuit breaker and a per-call timeout ([limiter.WithStoreTimeout],
+//     default 100 ms; [limiter.WithBreaker], default 5 failures and a 1 s
+//     cooldown). A failed or timed-out call, and every call while the
+//     breaker is open, is decided by the FailureMode and returns an error
+//     wrapping [limiter.ErrStoreUnavailable] together with that decision:
+//     FailOpen admits from per-instance local buckets scaled by
+//     [limiter.WithLocalShare]; FailClosed denies, with RetryAfter the rest
+//     of the cooldown. After the cooldown one probe call goes to Redis; if
+//     it succeeds, decisions come from Redis again.
+//
+// Across instances, admissions for a key in any interval T stay within
+// Burst + Rate×T while Redis answers (one script call per decision, atomic
+// in Redis, on Redis's clock). While failing open, each instance enforces
+// its local share on its own; while failing closed, nothing is admitted.
+//
+// # Redis Cluster
+//
+// Each decision touches one key, so the script runs on Cluster unchanged
+// through a *redis.ClusterClient. Client keys cannot carry a hash tag (see
+// [Redis.Key]), so buckets spread over all slots.
+//
 // Package [github.com/floodgate-go/floodgate/store/storetest] is the
 // conformance suite every Store passes.
 package store

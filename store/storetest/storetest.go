@@ -184,7 +184,7 @@ func testConcurrentExact(t *testing.T, s limiter.Store) {
 			for range each {
 				res, err := s.Take(context.Background(), "hot", limiter.StoreRequest{Policy: p, Cost: 1, Extra: w % 3})
 				if err != nil {
-					errs <- fmt.Errorf("Take: %w", err)
+					errs <- fmt.Errorf("storetest: Take: %w", err)
 					return
 				}
 				mu.Lock()
