@@ -33,7 +33,9 @@ func (b *breaker) admit(now int64) (ok, probe bool) {
 
 // success records a call that the Store answered.
 func (b *breaker) success(probe bool) {
-	b.failures.Store(0)
+	if b.failures.Load() != 0 { // read first: a store per call would contend
+		b.failures.Store(0)
+	}
 	if probe || b.openUntil.Load() != 0 {
 		b.openUntil.Store(0)
 		b.probing.Store(false)

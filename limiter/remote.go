@@ -59,7 +59,10 @@ func (l *Limiter) newRemote(c config) error {
 
 func (r *remote) cell() *remoteCell { return &r.stats[rand.Uint32()%numCells] }
 
-// allowRemote is AllowN with a Store. n has been checked.
+// allowRemote is AllowN with a Store; n has been checked. It answers from
+// the key's entry when it can (a lease, a denial in force, or, for a hot
+// key, the tokens of a prefetch already in flight), and asks the Store
+// otherwise.
 func (l *Limiter) allowRemote(ctx context.Context, key string, n int) (Decision, error) {
 	r := l.remote
 	ekey := storageKey(key)
@@ -92,6 +95,13 @@ func (l *Limiter) allowRemote(ctx context.Context, key string, n int) (Decision,
 		}
 		break
 	}
+	return l.ask(ctx, key, ekey, n, extra, now)
+}
+
+// ask decides with one Store call (sent at now), or with the FailureMode
+// when the breaker is open or the call fails.
+func (l *Limiter) ask(ctx context.Context, key, ekey string, n, extra int, now int64) (Decision, error) {
+	r := l.remote
 	ok, probe := r.breaker.admit(now)
 	if !ok {
 		return l.fallback(ctx, key, n, r.closedEr)
