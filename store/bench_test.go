@@ -48,6 +48,7 @@ func BenchmarkRedis(b *testing.B) {
 			i++
 		}
 	})
+	// What the Limiter's per-call timeout context adds to a round trip.
 	b.Run("Take/serial/deadline", func(b *testing.B) {
 		s := freshStore(b, client)
 		req := limiter.StoreRequest{Policy: generous, Cost: 1}
