@@ -64,8 +64,8 @@ func flood(t *testing.T, ls []*limiter.Limiter, workers int, key string, d time.
 }
 
 // Three limiters (three instances) share one Redis; many goroutines each
-// flood one key for 2 s. Admissions stay within Burst + Rate×T and reach 95% of it,
-// with and without prefetch.
+// flood one key for 2 s. Admissions stay within Burst + Rate×T and reach
+// 95% of it, with and without prefetch.
 func TestExactAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
 	client := newClient(t, srv.Addr())
