@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -122,5 +123,23 @@ func TestScriptFlushFallback(t *testing.T) {
 		if err != nil || !res.Decision.Allowed || res.Decision.Remaining != 2-i {
 			t.Fatalf("request %d: got %+v, %v; want allowed with %d left", i, res, err, 2-i)
 		}
+	}
+}
+
+// A bucket's key lives exactly as long as the bucket needs to refill, so
+// idle clients cost Redis no memory.
+func TestKeyTTL(t *testing.T) {
+	m := miniredis.RunT(t)
+	s := freshStore(t, newClient(t, m.Addr()))
+	p := limiter.Policy{Rate: 2, Burst: 10} // 3 tokens refill in 1.5 s
+	if _, err := s.Take(context.Background(), "k", limiter.StoreRequest{Policy: p, Cost: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := m.TTL(s.Key("k")); ttl != 1500*time.Millisecond {
+		t.Fatalf("TTL %v after taking 3 of 10 at 2/s, want 1.5s", ttl)
+	}
+	m.FastForward(1500 * time.Millisecond)
+	if m.Exists(s.Key("k")) {
+		t.Fatalf("key still there after its refill time")
 	}
 }
