@@ -159,7 +159,7 @@ func BenchmarkCounters(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for i := 0; pb.Next(); i++ {
-				c.count(&buckets[i%len(buckets)], true, false)
+				c.count(spreadOf(&buckets[i%len(buckets)]), true, false)
 			}
 		})
 		var s Stats

@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -40,16 +41,24 @@ const maxStackLimits = 8
 // given back, so a denied request never burns quota; the limits after it
 // are only inspected, for their RetryAfter.
 //
+// Limits with a Store give their tokens back too (to the Store, or to the
+// prefetched tokens they came from); after a denial they are not
+// inspected, since that would cost a round trip.
+//
 // An error from any limit (an invalid cost, a closed Limiter) gives back
-// what was taken and is returned, wrapped with the limit's name.
+// what was taken and is returned, wrapped with the limit's name. An error
+// wrapping ErrStoreUnavailable is not such an error: as from AllowN, the
+// decision that comes with it (from the limit's FailureMode) is used, and
+// the error is returned with the CompositeDecision.
 func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 	var stack [maxStackLimits]grant
 	grants := stack[:0]
 	var out CompositeDecision
+	var storeErr error
 	out.Allowed = true
 	giveBack := func() {
 		for i, g := range grants {
-			limits[i].Limiter.refund(g, max(limits[i].Cost, 1))
+			limits[i].Limiter.refund(ctx, limits[i].Key, g, max(limits[i].Cost, 1))
 		}
 		grants = grants[:0]
 	}
@@ -72,7 +81,15 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 		}
 		d, g := m.unlimited(), grant{}
 		if !m.inf {
-			d, _, g = lim.Limiter.take(m, lim.Key, n, 0)
+			var err error
+			d, g, err = lim.Limiter.takeFor(ctx, m, lim.Key, n)
+			switch {
+			case errors.Is(err, ErrStoreUnavailable):
+				storeErr = errors.Join(storeErr, fmt.Errorf("limit %q: %w", lim.Name, err))
+			case err != nil:
+				giveBack()
+				return CompositeDecision{}, fmt.Errorf("limit %q: %w", lim.Name, err)
+			}
 		}
 		out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
 		if !d.Allowed {
@@ -86,5 +103,5 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 			out.Limit, out.Remaining, out.Tightest = d.Limit, d.Remaining, lim.Name
 		}
 	}
-	return out, nil
+	return out, storeErr
 }

@@ -52,6 +52,15 @@ func short32(key string) (k key32) {
 	return k
 }
 
+// storageKey is key, or its digest form when longer than MaxKeyLen: the
+// string form of a table key, for maps keyed by string.
+func storageKey(key string) string {
+	if len(key) <= MaxKeyLen {
+		return key
+	}
+	return digest(key)
+}
+
 // digest is the table form of a key longer than MaxKeyLen.
 func digest(key string) string {
 	sum := sha512.Sum512([]byte(key))

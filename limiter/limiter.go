@@ -53,6 +53,8 @@ type Limiter struct {
 	stats       counters
 	closed      atomic.Bool
 	observe     func(context.Context, Event) // nil unless WithObserver
+
+	remote *remote // remote tier (store.go, remote.go); nil without WithStore
 }
 
 // New returns a Limiter that enforces p for every key, and starts its
@@ -83,6 +85,13 @@ func New(p Policy, opts ...Option) (*Limiter, error) {
 	if !l.inf {
 		l.sweeper = sweeper.Start(&l.table, l.retire, c.sweepInterval)
 	}
+	// Remote tier hook (remote.go).
+	if c.remote.store != nil && p.Rate != rate.Inf {
+		if err := l.newRemote(c); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -107,7 +116,13 @@ func (l *Limiter) SetPolicy(p Policy) error {
 }
 
 // setPolicy is SetPolicy for a p already validated.
-func (l *Limiter) setPolicy(p Policy) { l.pm.Store(newPolicyMath(p)) }
+func (l *Limiter) setPolicy(p Policy) {
+	m := newPolicyMath(p)
+	l.pm.Store(m)
+	if l.remote != nil {
+		l.remote.setPolicy(m)
+	}
+}
 
 // now reads the monotonic clock: one runtime nanotime call, no wall clock.
 func (l *Limiter) now() int64 { return int64(time.Since(l.epoch)) }
@@ -126,6 +141,11 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // ErrInvalidCost) or a closed Limiter; a denial is a Decision with Allowed
 // false. AllowN never blocks, and allocates nothing for a key already
 // tracked.
+//
+// With WithStore, AllowN may wait for the Store (at most the store timeout),
+// and the error is also non-nil when the Store could not decide: it then
+// wraps ErrStoreUnavailable and the Decision, made by the FailureMode, is
+// still the one to apply; or when ctx ended first (Decision zero, denied).
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
 	m := l.pm.Load()
 	if err := l.check(m, n); err != nil {
@@ -133,6 +153,13 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	}
 	if m.inf {
 		return m.unlimited(), nil
+	}
+	if l.remote != nil { // remote tier hook (remote.go)
+		d, _, err := l.allowRemote(ctx, m, key, n)
+		if l.observe != nil {
+			l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Err: err})
+		}
+		return d, err
 	}
 	d, _, g := l.take(m, key, n, 0)
 	if l.observe != nil {
@@ -142,10 +169,26 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 }
 
 // A grant records where a request's tokens came from, so that they can be
-// given back: the key's bucket, the overflow bucket, or nowhere (rate.Inf).
+// given back (AllowAll, Wait): the key's bucket, the overflow bucket, or
+// with a Store, a prefetched lease, the Store itself or the FailOpen
+// buckets. The zero grant holds nothing (rate.Inf, a denial).
 type grant struct {
-	b    *bucket
-	over bool
+	b     *bucket
+	over  bool
+	lease *entry // remote: this entry's prefetched tokens
+	store bool   // remote: a Store round trip
+	local bool   // remote: the FailOpen buckets (b or over are theirs)
+}
+
+// takeFor is AllowN for AllowAll, with the grant: the local tier's or the
+// remote tier's. An error wrapping ErrStoreUnavailable comes with a
+// decision to apply, as from AllowN.
+func (l *Limiter) takeFor(ctx context.Context, m *policyMath, key string, n int) (Decision, grant, error) {
+	if l.remote != nil {
+		return l.allowRemote(ctx, m, key, n)
+	}
+	d, _, g := l.take(m, key, n, 0)
+	return d, g, nil
 }
 
 // take decides a request of cost n for key, reserving up to maxWait ahead
@@ -156,7 +199,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		if b, ok := l.table.lookup(key); ok {
 			d, wait, live := b.take(m, l.now(), n, maxWait) // read the clock after the lookup
 			if live {
-				l.stats.count(b, d.Allowed, false)
+				l.stats.count(spreadOf(b), d.Allowed, false)
 				return d, wait, grant{b: b}
 			}
 			l.revive(m, key, b)
@@ -165,7 +208,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		if !l.table.reserve() && !(l.makeRoom(m) && l.table.reserve()) {
 			l.sweeper.Kick()
 			if d, wait, live := l.fromOverflow(m, key, n, maxWait); live {
-				l.stats.count(nil, d.Allowed, true)
+				l.stats.count(0, d.Allowed, true)
 				return d, wait, grant{over: true}
 			}
 			continue
@@ -177,10 +220,13 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 	}
 }
 
-// refund gives back n tokens of an admitted request that did not go ahead.
-func (l *Limiter) refund(g grant, n int) {
+// refund gives back n tokens of an admitted request for key that did not
+// go ahead.
+func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
 	m := l.pm.Load()
 	switch {
+	case g.lease != nil || g.store || g.local:
+		l.refundRemote(ctx, m, key, g, n)
 	case g.b != nil:
 		g.b.refund(m, n)
 	case g.over:
@@ -192,9 +238,11 @@ func (l *Limiter) refund(g grant, n int) {
 }
 
 // peek is the decision AllowN would make now, without taking anything.
+// With a Store, that would cost a round trip: peek then knows nothing and
+// reports an admission.
 func (l *Limiter) peek(key string, n int) Decision {
 	m := l.pm.Load()
-	if m.inf {
+	if m.inf || l.remote != nil {
 		return m.unlimited()
 	}
 	tokens, last := m.burst, int64(0) // an untracked key: a fresh bucket
@@ -283,6 +331,9 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
+	if l.remote != nil { // remote tier hook (remote.go)
+		return l.resetRemote(ctx, key)
+	}
 	if b, ok := l.table.lookup(key); ok {
 		b.retireNow()
 		l.table.CompareAndDelete(makeKey(key), b)
@@ -299,6 +350,9 @@ func (l *Limiter) Stats() Stats {
 		s.Sweeps = l.sweeper.Passes()
 	}
 	l.stats.sum(&s)
+	if l.remote != nil { // remote tier hook (remote.go)
+		l.remote.addStats(&s)
+	}
 	return s
 }
 
@@ -308,6 +362,9 @@ func (l *Limiter) Close() error {
 	l.closed.Store(true)
 	if l.sweeper != nil {
 		l.sweeper.Stop()
+	}
+	if l.remote != nil { // remote tier hook (remote.go)
+		l.remote.close()
 	}
 	return nil
 }

@@ -29,10 +29,11 @@ type config struct {
 	maxKeys       int
 	sweepInterval time.Duration
 	observe       func(context.Context, Event)
+	remote        remoteConfig // store.go
 }
 
 func defaultConfig() config {
-	return config{maxKeys: DefaultMaxKeys, sweepInterval: DefaultSweepInterval}
+	return config{maxKeys: DefaultMaxKeys, sweepInterval: DefaultSweepInterval, remote: defaultRemoteConfig()}
 }
 
 // WithMaxKeys caps the number of keys tracked at once at n (default

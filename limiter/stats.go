@@ -5,6 +5,10 @@ import (
 	"unsafe"
 )
 
+// spreadOf is a bucket's spread for count: its address, without the
+// alignment bits.
+func spreadOf(b *bucket) uint64 { return uint64(uintptr(unsafe.Pointer(b))) >> 3 }
+
 // Stats is a snapshot of a Limiter's counters, for operators. The counters
 // are cumulative since New; Keys and MaxKeys are current.
 type Stats struct {
@@ -21,6 +25,31 @@ type Stats struct {
 	Retired uint64
 	// Sweeps counts completed sweeper passes.
 	Sweeps uint64
+
+	// Remote tier (WithStore); all zero without a Store.
+
+	// RoundTrips counts Store calls that returned a decision.
+	RoundTrips uint64
+	// StoreErrors counts Store calls that failed or timed out (including
+	// Reset); each such AllowN returned an error wrapping
+	// ErrStoreUnavailable.
+	StoreErrors uint64
+	// DenyCacheHits counts denials answered locally from an earlier Store
+	// denial, without a round trip.
+	DenyCacheHits uint64
+	// PrefetchHits counts admissions paid for by prefetched tokens, without
+	// a round trip.
+	PrefetchHits uint64
+	// Fallbacks counts decisions made by the FailureMode because the Store
+	// failed or the breaker was open.
+	Fallbacks uint64
+	// BreakerOpens counts times the circuit breaker opened.
+	BreakerOpens uint64
+	// BreakerOpen reports whether the breaker is open (or half-open) now.
+	BreakerOpen bool
+	// CachedKeys is the number of keys with a deny-cache or prefetch entry
+	// (at most MaxKeys).
+	CachedKeys int
 }
 
 // counters are striped over cache-line-sized cells so that parallel
@@ -44,9 +73,10 @@ type cell struct {
 	_                           [64 - 3*8]byte
 }
 
-func (c *counters) count(b *bucket, allowed, overflowed bool) {
-	// Fibonacci hashing of the address; the low bits are alignment.
-	x := &c.cells[(uint64(uintptr(unsafe.Pointer(b)))>>3)*0x9E3779B97F4A7C15>>(64-cellBits)]
+// count counts one decision in the cell that spread picks (Fibonacci
+// hashing): requests that should not contend pass different spreads.
+func (c *counters) count(spread uint64, allowed, overflowed bool) {
+	x := &c.cells[spread*0x9E3779B97F4A7C15>>(64-cellBits)]
 	if allowed {
 		x.allowed.Add(1)
 	} else {

@@ -37,6 +37,9 @@ func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
 	if m.inf {
 		return nil
 	}
+	if l.remote != nil {
+		return l.waitRemote(ctx, key, n)
+	}
 	maxWait := time.Duration(math.MaxInt64)
 	if deadline, ok := ctx.Deadline(); ok {
 		maxWait = max(time.Until(deadline), 0)
@@ -54,7 +57,32 @@ func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		l.refund(g, n)
+		l.refund(ctx, key, g, n)
 		return ctx.Err()
+	}
+}
+
+// waitRemote is WaitN with a Store. The Store's buckets cannot hold a
+// reservation, so it asks, and after a denial sleeps for the RetryAfter the
+// Store gave and asks again. Waiters are not served in order.
+func (l *Limiter) waitRemote(ctx context.Context, key string, n int) error {
+	for {
+		d, err := l.AllowN(ctx, key, n)
+		if err != nil && !errors.Is(err, ErrStoreUnavailable) {
+			return err
+		}
+		if d.Allowed {
+			return nil
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d.RetryAfter {
+			return fmt.Errorf("%w: a cost of %d needs %v, the deadline is in %v", ErrWouldExceedDeadline, n, d.RetryAfter, time.Until(deadline))
+		}
+		t := time.NewTimer(max(d.RetryAfter, time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 	}
 }

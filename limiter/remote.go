@@ -1,0 +1,353 @@
+package limiter
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/floodgate-go/floodgate/sweeper"
+)
+
+// remote is a Limiter's remote tier: the Store, the breaker and failure
+// policy in front of it, and the per-key entries (deny cache and prefetch
+// leases) that save round trips.
+//
+// The order of a decision: a lease that holds the cost pays for it; else a
+// denial still in force answers; else the breaker decides whether the
+// Store is asked; if it is not, or it fails, the FailureMode decides.
+type remote struct {
+	cfg      remoteConfig
+	breaker  breaker
+	entries  entries
+	sweeper  *sweeper.Sweeper
+	local    *Limiter // FailOpen's per-instance buckets
+	hot      atomic.Int64 // ns: a round trip closer than this to the last one marks the key hot
+	closedEr error    // returned while the breaker is open
+	stats    [numCells]remoteCell
+}
+
+type remoteCell struct {
+	roundTrips, storeErrors, denyHits, leaseHits, fallbacks atomic.Uint64
+	_                                                       [64 - 5*8]byte
+}
+
+func (l *Limiter) newRemote(c config) error {
+	rc := c.remote
+	m := l.pm.Load()
+	local, err := New(localPolicy(m.policy, rc.share), WithMaxKeys(c.maxKeys), WithSweepInterval(c.sweepInterval))
+	if err != nil {
+		return err
+	}
+	r := &remote{cfg: rc, local: local}
+	r.breaker.threshold, r.breaker.cooldown = int64(rc.failures), int64(rc.cooldown)
+	r.entries.max = int64(c.maxKeys)
+	r.hot.Store(hotGap(m, rc.prefetch))
+	r.closedEr = fmt.Errorf("%w: circuit breaker open", ErrStoreUnavailable)
+	now := l.now
+	r.sweeper = sweeper.Start(&r.entries, func(e *entry) bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.retired || e.idle(now(), r.hot.Load()) {
+			e.retired = true
+		}
+		return e.retired
+	}, c.sweepInterval)
+	l.remote = r
+	return nil
+}
+
+func (r *remote) cell() *remoteCell { return &r.stats[rand.Uint32()%numCells] }
+
+// hotGap is the gap between round trips under which a key counts as hot:
+// the time the policy takes to refill prefetch+1 tokens.
+func hotGap(m *policyMath, prefetch int) int64 {
+	return int64(ceilDuration(m.durationFromTokens(float64(prefetch + 1))))
+}
+
+// setPolicy makes the remote tier follow a new policy (SetPolicy).
+func (r *remote) setPolicy(m *policyMath) {
+	r.local.setPolicy(localPolicy(m.policy, r.cfg.share))
+	r.hot.Store(hotGap(m, r.cfg.prefetch))
+}
+
+// allowRemote is AllowN with a Store; n has been checked. It answers from
+// the key's entry when it can (a lease, a denial in force, or, for a hot
+// key, the tokens of a prefetch already in flight), and asks the Store
+// otherwise. The grant says where an admission's tokens came from.
+func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n int) (Decision, grant, error) {
+	r := l.remote
+	ekey := storageKey(key)
+	now := l.now()
+	extra := 0
+	for waited := false; ; waited = true {
+		e, ok := r.entries.load(ekey)
+		if !ok {
+			break
+		}
+		d, hit, c, wait := l.fromEntry(m, e, now, n, !waited)
+		if hit {
+			l.stats.count(rand.Uint64(), d.Allowed, false)
+			if d.Allowed {
+				return d, grant{lease: e}, nil
+			}
+			return d, grant{}, nil
+		}
+		if wait != nil { // a prefetch for this key is in flight: wait for its tokens
+			select {
+			case <-wait:
+				now = l.now()
+				continue
+			case <-ctx.Done():
+				return Decision{}, grant{}, fmt.Errorf("limiter: %w", ctx.Err())
+			}
+		}
+		if c.fetch {
+			extra = r.cfg.prefetch
+		}
+		if c != (claim{}) {
+			defer e.release(c)
+		}
+		break
+	}
+	return l.ask(ctx, m, key, ekey, n, extra, now)
+}
+
+// ask decides with one Store call (sent at now), or with the FailureMode
+// when the breaker is open or the call fails.
+func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, extra int, now int64) (Decision, grant, error) {
+	r := l.remote
+	ok, probe := r.breaker.admit(now)
+	if !ok {
+		return l.fallback(ctx, m, key, n, r.closedEr)
+	}
+	res, err := l.callStore(ctx, key, StoreRequest{Policy: m.policy, Cost: n, Extra: extra})
+	if err != nil {
+		if ctx.Err() != nil { // the caller gave up: not the Store's fault
+			if probe {
+				r.breaker.probing.Store(false)
+			}
+			return Decision{}, grant{}, fmt.Errorf("limiter: %w", ctx.Err())
+		}
+		r.breaker.failure(l.now(), probe)
+		r.cell().storeErrors.Add(1)
+		return l.fallback(ctx, m, key, n, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+	}
+	r.breaker.success(probe)
+	r.cell().roundTrips.Add(1)
+	l.record(m, ekey, now, l.now(), res, n)
+	l.stats.count(rand.Uint64(), res.Decision.Allowed, false)
+	return res.Decision, grant{store: res.Decision.Allowed}, nil
+}
+
+// A claim is the round trip a request makes on behalf of its instance's
+// other requests for the key; it must be released when the call returns.
+type claim struct {
+	fetch   bool // a prefetch: others wait for its tokens
+	refresh bool // the first ask after a cached denial ran out
+}
+
+// fromEntry tries to decide locally from e. Otherwise it says what the
+// round trip claims, or, if mayWait and a prefetch for the key is in
+// flight, returns a channel closed when that prefetch's tokens are in.
+func (l *Limiter) fromEntry(m *policyMath, e *entry, now int64, n int, mayWait bool) (d Decision, hit bool, c claim, wait <-chan struct{}) {
+	r := l.remote
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.retired {
+		return d, false, c, nil
+	}
+	if d, ok := e.spend(m, now, n); ok {
+		r.cell().leaseHits.Add(1)
+		return d, true, c, nil
+	}
+	d, ok, refresh := e.deny(m, now, n)
+	if ok {
+		r.cell().denyHits.Add(1)
+		return d, true, c, nil
+	}
+	c.refresh = refresh
+	switch {
+	case r.cfg.prefetch == 0:
+	case e.fetched != nil:
+		if mayWait && !refresh {
+			return d, false, c, e.fetched
+		}
+	case now-e.lastTrip < r.hot.Load():
+		e.fetched = make(chan struct{})
+		c.fetch = true
+	}
+	return d, false, c, nil
+}
+
+// callStore makes one Store call bounded by the configured timeout.
+func (l *Limiter) callStore(ctx context.Context, key string, req StoreRequest) (StoreResult, error) {
+	cctx, cancel := context.WithTimeout(ctx, l.remote.cfg.timeout)
+	res, err := l.remote.cfg.store.Take(cctx, key, req)
+	cancel()
+	return res, err
+}
+
+// record remembers what the Store said about the key, asked at now and
+// answered at done: a denial for the deny cache, granted tokens as a lease,
+// the round trip for hotness.
+func (l *Limiter) record(m *policyMath, ekey string, now, done int64, res StoreResult, n int) {
+	r := l.remote
+	until, cost, denied := denial(m, now, res.Decision, n)
+	var e *entry
+	var ok bool
+	if until != 0 || r.cfg.prefetch > 0 {
+		e, ok = r.liveEntry(ekey, m.limit/float64(time.Second))
+	} else if e, ok = r.entries.load(ekey); ok { // an admission ends a denial
+		e.mu.Lock()
+	}
+	if !ok {
+		return
+	}
+	defer e.mu.Unlock()
+	e.deniedUntil, e.deniedCost, e.deniedAt, e.denied = until, cost, now, denied
+	if r.cfg.prefetch == 0 || !res.Decision.Allowed {
+		return
+	}
+	e.lastTrip = max(e.lastTrip, done) // the gap to the next trip excludes this one's latency
+	if res.Extra > 0 {                 // a new lease replaces the old one, whose tokens are lost
+		e.tokens, e.granted, e.leaseAt, e.hold = res.Extra, res.Extra, now, int64(res.Hold)
+	}
+}
+
+// denial returns the deny-cache entry for a Store decision d on cost n,
+// sent at now: until is 0 when there is nothing to cache. A denial is
+// cached as it is. An admission that left the bucket short of one token is
+// cached too, as a denial of cost 1 until that token refills: the level is
+// Burst − ResetAfter×Rate, and since ResetAfter was rounded up, the wait
+// computed from it can exceed the true one by under 1 ns, which the
+// subtracted nanosecond covers. This keeps the goroutines of an instance
+// from all asking Redis after each admission of a flooded key.
+func denial(m *policyMath, now int64, d Decision, n int) (until int64, cost int, denied Decision) {
+	if !d.Allowed {
+		return now + int64(max(d.RetryAfter, 1)), n, d
+	}
+	if d.Remaining > 0 {
+		return 0, 0, Decision{}
+	}
+	level := m.burst - d.ResetAfter.Seconds()*m.limit
+	wait := int64(m.durationFromTokens(1-level)) - 1
+	if level >= 1 || wait < 1 {
+		return 0, 0, Decision{}
+	}
+	return now + wait, 1, Decision{Limit: d.Limit, ResetAfter: d.ResetAfter}
+}
+
+// liveEntry returns key's entry, locked and not retired, creating it if
+// there is room.
+func (r *remote) liveEntry(key string, rate float64) (*entry, bool) {
+	for {
+		e, ok := r.entries.get(key, rate)
+		if !ok {
+			return nil, false
+		}
+		e.mu.Lock()
+		if !e.retired {
+			return e, true
+		}
+		e.mu.Unlock()
+		r.entries.CompareAndDelete(key, e)
+	}
+}
+
+// fallback decides without the Store, following the FailureMode, and
+// returns cause (which wraps ErrStoreUnavailable) with the decision.
+func (l *Limiter) fallback(ctx context.Context, m *policyMath, key string, n int, cause error) (Decision, grant, error) {
+	r := l.remote
+	r.cell().fallbacks.Add(1)
+	if lm := r.local.pm.Load(); r.cfg.mode == FailOpen && n <= lm.n {
+		d, _, g := r.local.take(lm, key, n, 0)
+		d.Limit = m.n
+		l.stats.count(rand.Uint64(), d.Allowed, false)
+		g.local = d.Allowed
+		return d, g, cause
+	}
+	wait := r.breaker.remaining(l.now())
+	if wait == 0 {
+		wait = int64(r.cfg.cooldown)
+	}
+	l.stats.count(rand.Uint64(), false, false)
+	return Decision{Limit: m.n, RetryAfter: time.Duration(wait)}, grant{}, cause
+}
+
+// refundRemote gives back n tokens of an admission the remote tier made,
+// where they came from: the lease (still subject to its lapse), the Store
+// (one round trip; a failure only under-admits, so it is counted and
+// otherwise ignored), or the FailOpen buckets.
+func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g grant, n int) {
+	r := l.remote
+	switch {
+	case g.lease != nil:
+		g.lease.mu.Lock()
+		if !g.lease.retired {
+			g.lease.tokens += n
+			g.lease.available(l.now()) // re-apply the lapse cap
+		}
+		g.lease.mu.Unlock()
+	case g.store:
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout)
+		err := r.cfg.store.Refund(cctx, key, StoreRequest{Policy: m.policy, Cost: n})
+		cancel()
+		if err != nil {
+			r.cell().storeErrors.Add(1)
+			return
+		}
+		if e, ok := r.entries.load(storageKey(key)); ok { // the cache may hold a denial the refund lifts
+			e.mu.Lock()
+			e.deniedUntil = 0
+			e.mu.Unlock()
+		}
+	case g.local:
+		r.local.refund(ctx, key, grant{b: g.b, over: g.over}, n)
+	}
+}
+
+// resetRemote is Reset with a Store: it resets the key in the Store and
+// forgets what this instance knew about it. Other instances may still
+// answer from their own deny cache (until the denial they saw ends) or
+// leases (tokens they already hold).
+func (l *Limiter) resetRemote(ctx context.Context, key string) error {
+	r := l.remote
+	ekey := storageKey(key)
+	if e, ok := r.entries.load(ekey); ok {
+		e.mu.Lock()
+		e.deniedUntil, e.tokens = 0, 0
+		e.mu.Unlock()
+	}
+	if err := r.local.Reset(ctx, key); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
+	defer cancel()
+	if err := r.cfg.store.Reset(cctx, key); err != nil {
+		r.cell().storeErrors.Add(1)
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return nil
+}
+
+// addStats adds the remote tier's counters to s.
+func (r *remote) addStats(s *Stats) {
+	for i := range r.stats {
+		c := &r.stats[i]
+		s.RoundTrips += c.roundTrips.Load()
+		s.StoreErrors += c.storeErrors.Load()
+		s.DenyCacheHits += c.denyHits.Load()
+		s.PrefetchHits += c.leaseHits.Load()
+		s.Fallbacks += c.fallbacks.Load()
+	}
+	s.BreakerOpens = r.breaker.opens.Load()
+	s.BreakerOpen = r.breaker.open()
+	s.CachedKeys = int(r.entries.n.Load())
+}
+
+func (r *remote) close() {
+	r.sweeper.Stop()
+	r.local.Close()
+}

@@ -1,0 +1,553 @@
+package limiter
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// fakeStore is an in-process Store with the semantics the Redis script
+// has, on the (fake, under synctest) clock of the process. It can fail,
+// hang until the context ends, and count its calls.
+type fakeStore struct {
+	mu      sync.Mutex
+	buckets map[string]*fakeBucket
+	calls   atomic.Int64
+	fail    atomic.Bool // every call fails
+	hang    atomic.Bool // every call blocks until ctx is done
+	epoch   time.Time
+}
+
+type fakeBucket struct {
+	tokens float64
+	last   int64
+}
+
+var errFake = errors.New("fake store down")
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{buckets: map[string]*fakeBucket{}, epoch: time.Now()}
+}
+
+func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (StoreResult, error) {
+	s.calls.Add(1)
+	if s.hang.Load() {
+		<-ctx.Done()
+		return StoreResult{}, ctx.Err()
+	}
+	if s.fail.Load() {
+		return StoreResult{}, errFake
+	}
+	if err := ctx.Err(); err != nil {
+		return StoreResult{}, err
+	}
+	p := &policyMath{limit: float64(req.Policy.Rate), burst: float64(req.Policy.Burst), n: req.Policy.Burst}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := int64(time.Since(s.epoch))
+	b, ok := s.buckets[key]
+	if !ok {
+		b = &fakeBucket{tokens: p.burst, last: now}
+		s.buckets[key] = b
+	}
+	level := p.advance(b.tokens, b.last, now)
+	left, d, _ := p.take(level, req.Cost, 0)
+	b.tokens, b.last = left, now
+	res := StoreResult{Decision: d}
+	if d.Allowed && req.Extra > 0 && left >= 1 {
+		res.Extra = min(req.Extra, int(left))
+		res.Hold = time.Duration(p.durationFromTokens(p.burst - level + float64(req.Cost)))
+		b.tokens -= float64(res.Extra)
+		res.Decision.Remaining = remaining(b.tokens)
+	}
+	return res, nil
+}
+
+func (s *fakeStore) Refund(ctx context.Context, key string, req StoreRequest) error {
+	s.calls.Add(1)
+	if s.fail.Load() {
+		return errFake
+	}
+	p := newPolicyMath(req.Policy)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.buckets[key]; ok {
+		now := int64(time.Since(s.epoch))
+		b.tokens, b.last = min(p.advance(b.tokens, b.last, now)+float64(req.Cost), p.burst), now
+	}
+	return nil
+}
+
+func (s *fakeStore) Reset(ctx context.Context, key string) error {
+	if s.fail.Load() {
+		return errFake
+	}
+	s.mu.Lock()
+	delete(s.buckets, key)
+	s.mu.Unlock()
+	return nil
+}
+
+func newRemoteLimiter(t *testing.T, p Policy, s Store, opts ...Option) *Limiter {
+	t.Helper()
+	l, err := New(p, append([]Option{WithStore(s)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// A client flooding at 100 times its rate costs one round trip per
+// admission plus one per retry window; the rest is answered locally.
+func TestDenyCache(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 3}, s)
+		ctx := context.Background()
+		admitted, total := 0, 0
+		for range 1000 { // 10 s at 100 requests per second (the rate is 2/s)
+			d, err := l.Allow(ctx, "flood")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed {
+				admitted++
+			} else if d.RetryAfter <= 0 || d.RetryAfter > 500*time.Millisecond {
+				t.Fatalf("denied with RetryAfter %v, want in (0, 500ms]", d.RetryAfter)
+			}
+			total++
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Burst 3 plus 2/s over the 9.99 s between the first and last request.
+		if admitted > 3+20 || admitted < 3+19 {
+			t.Fatalf("admitted %d of %d, want 22 or 23", admitted, total)
+		}
+		calls := int(s.calls.Load())
+		// Each retry window ends with one call that is admitted, and at
+		// most one more that finds the store a hair short.
+		if calls > 2*admitted+2 {
+			t.Fatalf("%d store calls for %d admissions; the deny cache is not working", calls, admitted)
+		}
+		st := l.Stats()
+		if int(st.RoundTrips) != calls || int(st.DenyCacheHits) != total-calls || int(st.Allowed) != admitted {
+			t.Fatalf("Stats %+v; want RoundTrips %d, DenyCacheHits %d, Allowed %d", st, calls, total-calls, admitted)
+		}
+	})
+}
+
+// A cached denial of cost n does not deny a smaller cost: that one asks.
+func TestDenyCacheCost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 5}, s)
+		ctx := context.Background()
+		mustAllow(t, l, "k", 3, true)
+		mustAllow(t, l, "k", 3, false) // 2 left: denied, cached for cost >= 3
+		mustAllow(t, l, "k", 4, false) // from the cache
+		if got := s.calls.Load(); got != 2 {
+			t.Fatalf("store calls %d, want 2 (the cost-4 request answered locally)", got)
+		}
+		mustAllow(t, l, "k", 2, true) // smaller than the cached cost: asks the store
+		if got := s.calls.Load(); got != 3 {
+			t.Fatalf("store calls %d, want 3", got)
+		}
+		_ = ctx
+	})
+}
+
+func mustAllow(t *testing.T, l *Limiter, key string, n int, want bool) Decision {
+	t.Helper()
+	d, err := l.AllowN(context.Background(), key, n)
+	if err != nil || d.Allowed != want {
+		t.Fatalf("AllowN(%q, %d): got %+v, %v; want Allowed %v", key, n, d, err, want)
+	}
+	return d
+}
+
+// The breaker opens after the configured failures, keeps calls away from
+// the store during the cooldown, probes once, and closes when the store
+// answers again; FailOpen decides meanwhile with the local share.
+func TestBreakerFailOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s,
+			WithBreaker(3, time.Second), WithLocalShare(0.5), WithFailureMode(FailOpen))
+		ctx := context.Background()
+		s.fail.Store(true)
+		allowed := 0
+		for i := range 8 {
+			d, err := l.Allow(ctx, "k")
+			if !errors.Is(err, ErrStoreUnavailable) {
+				t.Fatalf("call %d during the outage: err %v, want ErrStoreUnavailable", i, err)
+			}
+			if i < 3 && !errors.Is(err, errFake) {
+				t.Fatalf("call %d: err %v, want the store's error wrapped", i, err)
+			}
+			if d.Allowed {
+				allowed++
+			}
+		}
+		if allowed != 5 { // local share: burst 10 × 0.5
+			t.Fatalf("FailOpen admitted %d of 8, want the local share's burst of 5", allowed)
+		}
+		if got := s.calls.Load(); got != 3 {
+			t.Fatalf("store calls %d, want 3: the breaker should open after 3 failures", got)
+		}
+		st := l.Stats()
+		if !st.BreakerOpen || st.BreakerOpens != 1 || st.StoreErrors != 3 || st.Fallbacks != 8 {
+			t.Fatalf("Stats %+v: want breaker open once, 3 store errors, 8 fallbacks", st)
+		}
+		time.Sleep(time.Second) // cooldown over; the store is still down: the probe fails
+		if _, err := l.Allow(ctx, "k"); !errors.Is(err, errFake) {
+			t.Fatalf("probe: err %v, want the store's error", err)
+		}
+		if got := s.calls.Load(); got != 4 {
+			t.Fatalf("store calls %d, want 4 (one probe)", got)
+		}
+		l.Allow(ctx, "k") // reopened: no call
+		if got := s.calls.Load(); got != 4 {
+			t.Fatalf("store calls %d after a failed probe, want 4", got)
+		}
+		s.fail.Store(false)
+		time.Sleep(time.Second)
+		d, err := l.Allow(ctx, "k")
+		if err != nil || !d.Allowed {
+			t.Fatalf("after recovery: %+v, %v; want allowed by the store", d, err)
+		}
+		if st := l.Stats(); st.BreakerOpen || st.RoundTrips != 1 {
+			t.Fatalf("after recovery: Stats %+v, want breaker closed and 1 round trip", st)
+		}
+	})
+}
+
+func TestFailClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s, WithFailureMode(FailClosed), WithBreaker(2, 3*time.Second))
+		s.fail.Store(true)
+		for i := range 4 {
+			d, err := l.Allow(context.Background(), "k")
+			if !errors.Is(err, ErrStoreUnavailable) || d.Allowed || d.Limit != 10 || d.RetryAfter <= 0 || d.RetryAfter > 3*time.Second {
+				t.Fatalf("call %d: got %+v, %v; want denied, Limit 10, RetryAfter in (0, 3s], ErrStoreUnavailable", i, d, err)
+			}
+		}
+		if st := l.Stats(); st.Denied != 4 || st.Allowed != 0 || !st.BreakerOpen {
+			t.Fatalf("Stats %+v: want 4 denied and the breaker open", st)
+		}
+	})
+}
+
+// A store that stops answering costs each call at most the timeout, and
+// only until the breaker opens; then calls cost nothing.
+func TestStoreTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s, WithStoreTimeout(50*time.Millisecond), WithBreaker(2, time.Second))
+		s.hang.Store(true)
+		for i := range 4 {
+			start := time.Now()
+			_, err := l.Allow(context.Background(), "k")
+			took := time.Since(start)
+			if !errors.Is(err, ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) && i < 2 {
+				t.Fatalf("call %d: err %v, want ErrStoreUnavailable (deadline exceeded)", i, err)
+			}
+			want := 50 * time.Millisecond
+			if i >= 2 {
+				want = 0 // breaker open
+			}
+			if took != want {
+				t.Fatalf("call %d took %v, want %v", i, took, want)
+			}
+		}
+	})
+}
+
+// A caller's own cancelled context is not a store failure.
+func TestCallerCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s, WithBreaker(1, time.Second))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := l.Allow(ctx, "k"); !errors.Is(err, context.Canceled) || errors.Is(err, ErrStoreUnavailable) {
+			t.Fatalf("cancelled caller: err %v, want context.Canceled only", err)
+		}
+		if st := l.Stats(); st.BreakerOpen || st.StoreErrors != 0 {
+			t.Fatalf("Stats %+v: a caller's cancellation counted against the store", st)
+		}
+	})
+}
+
+// Prefetch: three instances share a store and spend prefetched tokens
+// locally, under a flood (24× the rate) and a mild overload (1.5×). Over
+// every window, admissions stay within Burst + Rate×T, and they reach at
+// least 95% of it.
+func TestPrefetchExact(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxSleep time.Duration // per worker; 12 workers
+	}{{"flood", 10 * time.Millisecond}, {"overload", 160 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { prefetchExact(t, tc.maxSleep) })
+		})
+	}
+}
+
+func prefetchExact(t *testing.T, maxSleep time.Duration) {
+	p := Policy{Rate: 100, Burst: 20}
+	s := newFakeStore()
+	var mu sync.Mutex
+	var times []time.Duration
+	start := time.Now()
+	var wg sync.WaitGroup
+	ls := make([]*Limiter, 3)
+	for i := range ls {
+		ls[i] = newRemoteLimiter(t, p, s, WithPrefetch(10))
+	}
+	for w := range 12 {
+		l := ls[w%3]
+		rng := rand.New(rand.NewPCG(uint64(w), 1))
+		wg.Go(func() {
+			for time.Since(start) < 3*time.Second {
+				if mustOK(t, l) {
+					mu.Lock()
+					times = append(times, time.Since(start))
+					mu.Unlock()
+				}
+				time.Sleep(time.Duration(rng.Int64N(int64(maxSleep))))
+			}
+		})
+	}
+	wg.Wait()
+	checkWindows(t, "prefetch", p, times)
+	total := times[len(times)-1]
+	bound := float64(p.Burst) + float64(p.Rate)*total.Seconds()
+	var hits uint64
+	for _, l := range ls {
+		hits += l.Stats().PrefetchHits
+	}
+	t.Logf("admitted %d in %v (bound %.0f), %d round trips, %d prefetch hits", len(times), total, bound, s.calls.Load(), hits)
+	if float64(len(times)) < 0.95*bound {
+		t.Fatalf("admitted %d in %v, want at least 95%% of %.0f", len(times), total, bound)
+	}
+	if hits == 0 {
+		t.Fatalf("no prefetch hits: the test does not exercise prefetch")
+	}
+}
+
+// A hot key below its rate is admitted in full with prefetch on (no
+// under-admission), in fewer round trips than requests.
+func TestPrefetchBelowRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := Policy{Rate: 1000, Burst: 50}
+		s := newFakeStore()
+		ls := []*Limiter{newRemoteLimiter(t, p, s, WithPrefetch(8)), newRemoteLimiter(t, p, s, WithPrefetch(8))}
+		var wg sync.WaitGroup
+		for _, l := range ls {
+			wg.Go(func() {
+				for i := range 2000 { // 400/s per instance, 800/s in total
+					if !mustOK(t, l) {
+						t.Errorf("request %d denied below the rate", i)
+						return
+					}
+					time.Sleep(2500 * time.Microsecond)
+				}
+			})
+		}
+		wg.Wait()
+		st := ls[0].Stats()
+		if st.PrefetchHits == 0 || s.calls.Load() > 4000*3/4 {
+			t.Fatalf("prefetch hits %d, store calls %d for 4000 requests; want prefetch to save round trips",
+				st.PrefetchHits, s.calls.Load())
+		}
+	})
+}
+
+func mustOK(t *testing.T, l *Limiter) bool {
+	d, err := l.Allow(context.Background(), "hot")
+	if err != nil {
+		t.Error(err)
+	}
+	return d.Allowed
+}
+
+func TestRemoteReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		a := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, s)
+		b := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, s)
+		mustAllow(t, a, "k", 2, true)
+		mustAllow(t, a, "k", 1, false) // a caches the denial
+		if err := b.Reset(context.Background(), "k"); err != nil {
+			t.Fatal(err)
+		}
+		mustAllow(t, b, "k", 2, true) // the store's bucket is fresh
+		if err := a.Reset(context.Background(), "k"); err != nil {
+			t.Fatal(err)
+		}
+		mustAllow(t, a, "k", 1, true) // a forgot its denial; the store is fresh again
+	})
+}
+
+func TestRemoteOptions(t *testing.T) {
+	bad := []Option{WithStore(nil), WithFailureMode(FailureMode(7)), WithStoreTimeout(0), WithBreaker(0, time.Second),
+		WithBreaker(1, 0), WithLocalShare(0), WithLocalShare(1.5), WithPrefetch(-1), WithPrefetch(1001)}
+	for i, o := range bad {
+		if _, err := New(PerSecond(1), o); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("option %d: got %v, want ErrInvalidOption", i, err)
+		}
+	}
+	if got := localPolicy(Policy{Rate: 9, Burst: 2}, 1.0/3); got.Burst != 1 || got.Rate != 3 {
+		t.Errorf("localPolicy(9/s burst 2, 1/3) = %v, want 3/s burst 1", got)
+	}
+}
+
+// Close stops every goroutine the remote tier started.
+func TestRemoteNoLeak(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	l, err := New(PerSecond(10), WithStore(newFakeStore()), WithPrefetch(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		l.Allow(context.Background(), "k")
+	}
+	l.Close()
+}
+
+// Prefetched tokens must lapse: held while the store refills to full, they
+// would let one instant admit Burst + the lease.
+func TestPrefetchLapse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := Policy{Rate: 100, Burst: 20}
+		s := newFakeStore()
+		a := newRemoteLimiter(t, p, s, WithPrefetch(10))
+		b := newRemoteLimiter(t, p, s)
+		mustAllow(t, a, "k", 1, true) // cold: no prefetch
+		mustAllow(t, a, "k", 1, true) // hot: takes 10 more, held for (20-19+1)/100 s
+		if st := a.Stats(); st.RoundTrips != 2 {
+			t.Fatalf("Stats %+v, want 2 round trips", st)
+		}
+		mustAllow(t, a, "k", 1, true) // from the lease
+		if st := a.Stats(); st.PrefetchHits != 1 || st.RoundTrips != 2 {
+			t.Fatalf("Stats %+v, want a prefetch hit and no new round trip", st)
+		}
+		time.Sleep(time.Second) // the store refills to 20
+		admitted := 0
+		for range 40 {
+			if d, _ := b.Allow(context.Background(), "k"); d.Allowed {
+				admitted++
+			}
+			if d, _ := a.Allow(context.Background(), "k"); d.Allowed {
+				admitted++
+			}
+		}
+		if admitted > p.Burst {
+			t.Fatalf("admitted %d at one instant, more than Burst %d: the lease did not lapse", admitted, p.Burst)
+		}
+	})
+}
+
+// An admission that spends the last token is cached as a denial until the
+// next token refills, and not a nanosecond longer than the store would
+// deny.
+func TestDenyAfterLastToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 10, Burst: 2}, s)
+		mustAllow(t, l, "k", 1, true)
+		mustAllow(t, l, "k", 1, true) // the last token: the next refills in 100 ms
+		time.Sleep(99 * time.Millisecond)
+		d := mustAllow(t, l, "k", 1, false)
+		if d.RetryAfter <= 0 || d.RetryAfter > time.Millisecond {
+			t.Fatalf("RetryAfter %v, want in (0, 1ms]", d.RetryAfter)
+		}
+		if got := s.calls.Load(); got != 2 {
+			t.Fatalf("store calls %d, want 2: the denial should come from the cache", got)
+		}
+		time.Sleep(time.Millisecond)
+		mustAllow(t, l, "k", 1, true) // exactly when the store has the token again
+		if got := s.calls.Load(); got != 3 {
+			t.Fatalf("store calls %d, want 3", got)
+		}
+	})
+}
+
+// The deny cache holds at most MaxKeys entries; keys beyond the cap go to
+// the store every time (correct, only slower), and the sweeper removes
+// entries once their denial ran out.
+func TestDenyCacheBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 1}, s, WithMaxKeys(10), WithSweepInterval(time.Second))
+		for i := range 100 {
+			key := "spray-" + strconv.Itoa(i)
+			mustAllow(t, l, key, 1, true)
+			mustAllow(t, l, key, 1, false)
+			mustAllow(t, l, key, 1, false)
+		}
+		st := l.Stats()
+		if st.CachedKeys != 10 {
+			t.Fatalf("CachedKeys %d after 100 denied keys, want the cap of 10", st.CachedKeys)
+		}
+		// The first 10 keys got entries when their admission spent the last
+		// token, and answered their next two requests locally; 90 asked.
+		if got := s.calls.Load(); got != 100*3-20 {
+			t.Fatalf("store calls %d, want %d", got, 100*3-20)
+		}
+		time.Sleep(2 * time.Second) // denials over; a sweep runs
+		synctest.Wait()
+		if st := l.Stats(); st.CachedKeys != 0 {
+			t.Fatalf("CachedKeys %d after the denials ran out and a sweep, want 0", st.CachedKeys)
+		}
+		mustAllow(t, l, "spray-0", 1, true)
+	})
+}
+
+// TestRemoteCompositeRefund: tokens a remote limit admitted are given back
+// where they came from, the Store or a prefetched lease, when another limit
+// denies.
+func TestRemoteCompositeRefund(t *testing.T) {
+	for _, prefetch := range []int{0, 8} {
+		synctest.Test(t, func(t *testing.T) {
+			s := newFakeStore()
+			p := Policy{Rate: 100, Burst: 20}
+			var opts []Option
+			if prefetch > 0 {
+				opts = append(opts, WithPrefetch(prefetch))
+			}
+			remote := newRemoteLimiter(t, p, s, opts...)
+			drained := mustNew(t, PerHour(1))
+			drained.Allow(ctx, "k")
+			for range 10 { // hot enough to prefetch
+				remote.Allow(ctx, "ip")
+				time.Sleep(10 * time.Millisecond)
+			}
+			before := remote.Stats()
+			for range 50 {
+				d, err := AllowAll(ctx, Limit{Name: "remote", Limiter: remote, Key: "ip"}, Limit{Name: "drained", Limiter: drained, Key: "k"})
+				if err != nil || d.Allowed || d.DeniedBy != "drained" {
+					t.Fatalf("prefetch %d: %+v, %v", prefetch, d, err)
+				}
+			}
+			after := remote.Stats()
+			// Without refunds, 50 admissions would drain the 20-token bucket
+			// and the next request would be denied.
+			if d, _ := remote.Allow(ctx, "ip"); !d.Allowed {
+				t.Fatalf("prefetch %d: the 50 refunded requests burned quota (%+v → %+v)", prefetch, before, after)
+			}
+			if prefetch > 0 && after.PrefetchHits == before.PrefetchHits {
+				t.Fatalf("prefetch %d: no lease was used: %+v", prefetch, after)
+			}
+		})
+	}
+}

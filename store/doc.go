@@ -1,0 +1,65 @@
+// Package store holds floodgate's remote tiers: implementations of
+// [limiter.Store] that keep each key's token bucket where every instance of
+// a service can see it, so that a limit holds across instances.
+//
+// [Redis] is the Redis implementation, for a single node, Sentinel or
+// Cluster through go-redis's UniversalClient:
+//
+//	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+//	s, err := store.NewRedis(client)
+//	if err != nil { … }
+//	l, err := limiter.New(limiter.PerSecond(100), limiter.WithStore(s),
+//		limiter.WithFailureMode(limiter.FailOpen), limiter.WithLocalShare(1.0/3))
+//
+// # The script
+//
+// Each decision is one call of one Lua script on one key. The script reads
+// Redis's TIME (the only clock: instances' clocks never matter), advances
+// the bucket with the float arithmetic of golang.org/x/time/rate, takes the
+// cost (and, for a prefetch, extra whole tokens) and writes the bucket back
+// with a TTL equal to the time it needs to refill, so idle clients cost
+// Redis nothing. The bucket is stored as the text of its two floats written
+// with 17 significant digits, which parse back to the same floats, so the
+// decisions match a local rate.Limiter's decision for decision (tested).
+// Calls use EVALSHA and fall back to EVAL when Redis does not know the
+// script (after a restart or SCRIPT FLUSH).
+//
+// # What a Limiter with a Store guarantees
+//
+// In front of the Store, the Limiter (see [limiter.WithStore]) keeps three
+// things per instance, none of which can make it more lenient than Redis:
+//
+//   - A deny cache: once Redis denies a key (or admits the request that
+//     spent its last token), the instance answers that key locally until
+//     the moment Redis would next admit it, measured from when the request
+//     was sent. A flooding client costs about one round trip per retry
+//     window and instance, not one per request.
+//   - Prefetch leases ([limiter.WithPrefetch]): for a key this instance
+//     alone requests at about its full rate, one round trip takes several
+//     tokens and spends them locally. Tokens never come back; they lapse
+//     (see WithPrefetch) so no interval over-admits; the cost is a little
+//     under-admission, never over-admission.
+//   - A circuit breaker and a per-call timeout ([limiter.WithStoreTimeout],
+//     default 100 ms; [limiter.WithBreaker], default 5 failures and a 1 s
+//     cooldown). A failed or timed-out call, and every call while the
+//     breaker is open, is decided by the FailureMode and returns an error
+//     wrapping [limiter.ErrStoreUnavailable] together with that decision:
+//     FailOpen admits from per-instance local buckets scaled by
+//     [limiter.WithLocalShare]; FailClosed denies, with RetryAfter the rest
+//     of the cooldown. After the cooldown one probe call goes to Redis; if
+//     it succeeds, decisions come from Redis again.
+//
+// Across instances, admissions for a key in any interval T stay within
+// Burst + Rate×T while Redis answers (one script call per decision, atomic
+// in Redis, on Redis's clock). While failing open, each instance enforces
+// its local share on its own; while failing closed, nothing is admitted.
+//
+// # Redis Cluster
+//
+// Each decision touches one key, so the script runs on Cluster unchanged
+// through a *redis.ClusterClient. Client keys cannot carry a hash tag (see
+// [Redis.Key]), so buckets spread over all slots.
+//
+// Package [github.com/floodgate-go/floodgate/store/storetest] is the
+// conformance suite every Store passes.
+package store

@@ -1,0 +1,51 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+)
+
+func ExampleNewRedis() {
+	m, err := miniredis.Run() // stands in for a real Redis
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	// ContextTimeoutEnabled lets the limiter's per-call timeout reach the
+	// socket; NewRedis refuses a client without it.
+	client := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
+	defer client.Close()
+	s, err := store.NewRedis(client, store.WithPrefix("api"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Every instance of the service builds the same limiter on the same
+	// Redis; the limit of 2 per minute holds across all of them.
+	l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(s),
+		limiter.WithFailureMode(limiter.FailOpen), limiter.WithLocalShare(1.0/3))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+
+	for range 3 {
+		d, err := l.Allow(context.Background(), "192.0.2.1")
+		if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
+			log.Fatal(err)
+		} // with ErrStoreUnavailable, d came from the failure mode: apply it (and log)
+		fmt.Println(d.Allowed, d.Remaining)
+	}
+	// Output:
+	// true 1
+	// true 0
+	// false 0
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"crypto/sha1"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/floodgate-go/floodgate/limiter"
+)
+
+//go:embed script.lua
+var script string
+
+// scriptSHA is the script's SHA-1 digest, the name EVALSHA knows it by.
+// The command arguments are boxed once here rather than on every call.
+var (
+	scriptSHA = func() string {
+		sum := sha1.Sum([]byte(script))
+		return hex.EncodeToString(sum[:])
+	}()
+	argSHA    any = scriptSHA
+	argScript any = script
+	argOneKey any = "1"
+)
+
+// Errors returned by NewRedis and Redis's methods.
+var (
+	// ErrInvalidOption is wrapped by NewRedis's error for a bad option or
+	// client.
+	ErrInvalidOption = errors.New("store: invalid option")
+	// ErrBadReply is wrapped by Take's error when Redis answers with
+	// something the script never returns (a foreign script under the same
+	// name, a proxy in the way).
+	ErrBadReply = errors.New("store: unexpected reply from redis")
+)
+
+// DefaultPrefix namespaces the keys of a Redis store unless WithPrefix says
+// otherwise.
+const DefaultPrefix = "floodgate"
+
+// A Redis is a [limiter.Store] on Redis: one key per client key holding
+// its bucket, one Lua script call per decision (a single key, so it works
+// on Redis Cluster), and Redis's TIME as the only clock, so instances with
+// skewed clocks still agree. Keys expire when their bucket would be full
+// again, so Redis holds state only for clients that recently spent tokens.
+//
+// A Redis is safe for concurrent use.
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+	policy atomic.Pointer[policyArgs]
+}
+
+// policyArgs caches a policy's formatted script arguments; a Limiter uses
+// one policy, so formatting it on every call would be waste.
+type policyArgs struct {
+	p           limiter.Policy
+	rate, burst any // strings, boxed once
+}
+
+// A RedisOption configures a Redis in NewRedis.
+type RedisOption func(*Redis) error
+
+// WithPrefix sets the namespace of the store's keys (default
+// DefaultPrefix): a bucket lives at prefix + ":r:" + key, or prefix +
+// ":h:" + the key's SHA-256 in hex (see NewRedis). Limiters that enforce
+// different policies must use different prefixes. The prefix must be 1 to
+// 128 bytes long.
+func WithPrefix(prefix string) RedisOption {
+	return func(r *Redis) error {
+		if len(prefix) < 1 || len(prefix) > 128 {
+			return fmt.Errorf("%w: WithPrefix: length %d is outside [1, 128]", ErrInvalidOption, len(prefix))
+		}
+		r.prefix = prefix
+		return nil
+	}
+}
+
+// NewRedis returns a Store that keeps buckets in the Redis behind client:
+// a *redis.Client (single node, or Sentinel through NewFailoverClient), a
+// *redis.ClusterClient or a *redis.Ring, as returned by
+// redis.NewUniversalClient.
+//
+// The client must have ContextTimeoutEnabled set: without it go-redis
+// ignores context deadlines on the socket, and a Redis that stops
+// answering would hold each request for the client's ReadTimeout (3 s by
+// default) instead of the Limiter's store timeout. NewRedis returns an
+// error wrapping ErrInvalidOption otherwise.
+//
+// Keys are stored as given when they are at most 64 bytes of ASCII
+// letters, digits, '.', '-' and '_'; any other key (long, binary, with
+// ':', '{' or '}') is stored as its SHA-256 digest under a different
+// marker, so no client key can reach another namespace, another key's
+// bucket or a Cluster hash tag.
+func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+	}
+	if !contextTimeouts(client) {
+		return nil, fmt.Errorf("%w: the client's options must set ContextTimeoutEnabled: true, "+
+			"or a slow Redis holds requests for its ReadTimeout instead of the store timeout", ErrInvalidOption)
+	}
+	r := &Redis{client: client, prefix: DefaultPrefix}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil RedisOption", ErrInvalidOption)
+		}
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// contextTimeouts reports whether client honours context deadlines. A
+// client type it does not know (a wrapper) is trusted.
+func contextTimeouts(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
+
+// Take implements [limiter.Store] with one EVALSHA (an EVAL after Redis
+// lost its script cache, for example on a restart).
+func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
+	if err := checkRequest(req); err != nil {
+		return limiter.StoreResult{}, err
+	}
+	v, err := r.eval(ctx, key, req.Policy, req.Cost, req.Extra)
+	if err != nil {
+		return limiter.StoreResult{}, err
+	}
+	return parse(v, req)
+}
+
+// Refund implements [limiter.Store] with the same script, in its refund
+// mode (extra -1).
+func (r *Redis) Refund(ctx context.Context, key string, req limiter.StoreRequest) error {
+	req.Extra = 0
+	if err := checkRequest(req); err != nil {
+		return err
+	}
+	_, err := r.eval(ctx, key, req.Policy, req.Cost, -1)
+	return err
+}
+
+// eval runs the script on key: EVALSHA, or EVAL when Redis lost its script
+// cache.
+func (r *Redis) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int) ([]int64, error) {
+	pa := r.args(p)
+	rkey := r.Key(key)
+	cmd := redis.NewIntSliceCmd(ctx, "evalsha", argSHA, argOneKey, rkey, pa.rate, pa.burst, cost, extra)
+	err := r.client.Process(ctx, cmd)
+	if err != nil && isNoScript(err) {
+		cmd = redis.NewIntSliceCmd(ctx, "eval", argScript, argOneKey, rkey, pa.rate, pa.burst, cost, extra)
+		err = r.client.Process(ctx, cmd)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	return cmd.Val(), nil
+}
+
+func isNoScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+func checkRequest(req limiter.StoreRequest) error {
+	p := req.Policy
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Rate == rate.Inf || req.Cost < 1 || req.Cost > p.Burst || req.Extra < 0 {
+		return fmt.Errorf("store: invalid request: policy %v, cost %d, extra %d", p, req.Cost, req.Extra)
+	}
+	return nil
+}
+
+// args returns the formatted policy, from the cache when it is the last
+// one used.
+func (r *Redis) args(p limiter.Policy) *policyArgs {
+	if pa := r.policy.Load(); pa != nil && pa.p == p {
+		return pa
+	}
+	pa := &policyArgs{
+		p:     p,
+		rate:  strconv.FormatFloat(float64(p.Rate), 'f', -1, 64), // shortest form that parses back exactly, no exponent (gopher-lua's tonumber rejects one)
+		burst: strconv.Itoa(p.Burst),
+	}
+	r.policy.Store(pa)
+	return pa
+}
+
+// parse checks and converts the script's reply.
+func parse(v []int64, req limiter.StoreRequest) (limiter.StoreResult, error) {
+	if len(v) != 6 || v[0] < 0 || v[0] > 1 || v[4] < 0 || v[4] > int64(req.Extra) || v[1] < 0 {
+		return limiter.StoreResult{}, fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	return limiter.StoreResult{
+		Decision: limiter.Decision{
+			Allowed:    v[0] == 1,
+			Limit:      req.Policy.Burst,
+			Remaining:  int(min(v[1], int64(req.Policy.Burst))),
+			RetryAfter: time.Duration(max(v[2], 0)),
+			ResetAfter: time.Duration(max(v[3], 0)),
+		},
+		Extra: int(v[4]),
+		Hold:  time.Duration(max(v[5], 0)),
+	}, nil
+}
+
+// Reset implements [limiter.Store]: it deletes key's bucket.
+func (r *Redis) Reset(ctx context.Context, key string) error {
+	if err := r.client.Del(ctx, r.Key(key)).Err(); err != nil {
+		return fmt.Errorf("store: redis: %w", err)
+	}
+	return nil
+}

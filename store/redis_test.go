@@ -1,0 +1,180 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/floodgate-go/floodgate/internal/redistest"
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/storetest"
+)
+
+// newClient returns a client for addr with context deadlines honoured, as
+// NewRedis requires.
+func newClient(t testing.TB, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, Protocol: 2})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+var namespaces atomic.Int64
+
+// freshStore returns a Store in a namespace of its own on client.
+func freshStore(t testing.TB, client redis.UniversalClient) *store.Redis {
+	s, err := store.NewRedis(client, store.WithPrefix("t"+strings.Repeat("x", int(namespaces.Add(1)%3))+
+		":"+t.Name()+":"+string(rune('a'+namespaces.Load()%26))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformanceMiniredis(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) limiter.Store {
+		m := miniredis.RunT(t)
+		return freshStore(t, newClient(t, m.Addr()))
+	})
+}
+
+func TestConformanceRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv.Addr())
+	storetest.Run(t, func(t *testing.T) limiter.Store { return freshStore(t, client) })
+}
+
+func TestConformanceCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), ContextTimeoutEnabled: true, Protocol: 2})
+	t.Cleanup(func() { client.Close() })
+	storetest.Run(t, func(t *testing.T) limiter.Store { return freshStore(t, client) })
+}
+
+func TestNewRedisNeedsContextTimeouts(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	if _, err := store.NewRedis(c); !errors.Is(err, store.ErrInvalidOption) {
+		t.Fatalf("NewRedis(client without ContextTimeoutEnabled): got %v, want ErrInvalidOption", err)
+	}
+	if _, err := store.NewRedis(nil); !errors.Is(err, store.ErrInvalidOption) {
+		t.Fatalf("NewRedis(nil): got %v, want ErrInvalidOption", err)
+	}
+	for _, p := range []string{"", strings.Repeat("p", 129)} {
+		if _, err := store.NewRedis(newClient(t, m.Addr()), store.WithPrefix(p)); !errors.Is(err, store.ErrInvalidOption) {
+			t.Fatalf("WithPrefix(len %d): got %v, want ErrInvalidOption", len(p), err)
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	m := miniredis.RunT(t)
+	s, err := store.NewRedis(newClient(t, m.Addr()), store.WithPrefix("fg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"192.0.2.1":             "fg:r:192.0.2.1",
+		"user_42-x":             "fg:r:user_42-x",
+		strings.Repeat("a", 64): "fg:r:" + strings.Repeat("a", 64),
+	} {
+		if got := s.Key(key); got != want {
+			t.Errorf("Key(%q) = %q, want %q", key, got, want)
+		}
+	}
+	seen := map[string]string{}
+	for _, key := range storetest.HostileKeys {
+		got := s.Key(key)
+		if !strings.HasPrefix(got, "fg:r:") && !strings.HasPrefix(got, "fg:h:") {
+			t.Errorf("Key(%.20q) = %q: no marker", key, got)
+		}
+		if len(got) > len("fg:h:")+64 || strings.ContainsAny(got[3:], "{}") || strings.Count(got, ":") != 2 {
+			t.Errorf("Key(%.20q) = %q: too long, a hash tag or an extra ':'", key, got)
+		}
+		if prev, ok := seen[got]; ok {
+			t.Errorf("Key(%.20q) = Key(%.20q) = %q", key, prev, got)
+		}
+		seen[got] = key
+	}
+}
+
+// Redis loses its script cache when it restarts; Take must fall back to
+// EVAL by itself.
+func TestScriptFlushFallback(t *testing.T) {
+	m := miniredis.RunT(t)
+	client := newClient(t, m.Addr())
+	s := freshStore(t, client)
+	p := limiter.PerHour(3)
+	ctx := context.Background()
+	for i := range 3 {
+		if i == 1 {
+			if err := client.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := s.Take(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1})
+		if err != nil || !res.Decision.Allowed || res.Decision.Remaining != 2-i {
+			t.Fatalf("request %d: got %+v, %v; want allowed with %d left", i, res, err, 2-i)
+		}
+	}
+}
+
+// A bucket's key lives exactly as long as the bucket needs to refill, so
+// idle clients cost Redis no memory.
+func TestKeyTTL(t *testing.T) {
+	m := miniredis.RunT(t)
+	s := freshStore(t, newClient(t, m.Addr()))
+	p := limiter.Policy{Rate: 2, Burst: 10} // 3 tokens refill in 1.5 s
+	if _, err := s.Take(context.Background(), "k", limiter.StoreRequest{Policy: p, Cost: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := m.TTL(s.Key("k")); ttl != 1500*time.Millisecond {
+		t.Fatalf("TTL %v after taking 3 of 10 at 2/s, want 1.5s", ttl)
+	}
+	m.FastForward(1500 * time.Millisecond)
+	if m.Exists(s.Key("k")) {
+		t.Fatalf("key still there after its refill time")
+	}
+}
+
+// TestCompositeRefund: a request admitted by a Redis-backed limit and
+// denied by a second limit gives its tokens back to Redis, so the denial
+// burns no quota on any instance.
+func TestCompositeRefund(t *testing.T) {
+	m := miniredis.RunT(t)
+	client := newClient(t, m.Addr())
+	s := freshStore(t, client)
+	newL := func(p limiter.Policy, opts ...limiter.Option) *limiter.Limiter {
+		l, err := limiter.New(p, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	perIP := newL(limiter.PerMinute(10), limiter.WithStore(s))
+	perKey := newL(limiter.PerMinute(1))
+	ctx := context.Background()
+	for i := range 6 {
+		d, err := limiter.AllowAll(ctx,
+			limiter.Limit{Name: "per-ip", Limiter: perIP, Key: "198.51.100.1"},
+			limiter.Limit{Name: "per-key", Limiter: perKey, Key: "k"},
+		)
+		if err != nil || d.Allowed != (i == 0) {
+			t.Fatalf("request %d: %+v, %v", i, d, err)
+		}
+	}
+	// Another instance on the same Redis sees 9 tokens: 1 spent, 5 refunded.
+	other := newL(limiter.PerMinute(10), limiter.WithStore(s))
+	d, err := other.Allow(ctx, "198.51.100.1")
+	if err != nil || d.Remaining != 8 {
+		t.Fatalf("another instance: %+v, %v; want Remaining 8 (the denied requests were refunded)", d, err)
+	}
+}

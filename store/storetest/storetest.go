@@ -1,0 +1,243 @@
+// Package storetest is a conformance suite for [limiter.Store]
+// implementations, in the style of testing/slogtest: a Store's own test
+// calls Run with a constructor, and every behaviour the limiter relies on is
+// checked as a subtest.
+//
+// The suite uses only slow policies (one token per hour), so it needs no
+// control over the store's clock and runs unchanged against a real server.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/floodgate-go/floodgate/limiter"
+)
+
+// slow refills one token per hour: within a test, nothing refills.
+func slow(burst int) limiter.Policy { return limiter.Policy{Rate: rate.Every(time.Hour), Burst: burst} }
+
+// Run runs the suite. newStore returns a Store with no buckets (a fresh
+// namespace); it is called once per subtest.
+func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
+	tests := []struct {
+		name string
+		f    func(*testing.T, limiter.Store)
+	}{
+		{"BurstThenDeny", testBurstThenDeny},
+		{"DenyTakesNothing", testDenyTakesNothing},
+		{"Extra", testExtra},
+		{"Reset", testReset},
+		{"Refund", testRefund},
+		{"KeysAreSeparate", testKeysAreSeparate},
+		{"InvalidRequest", testInvalidRequest},
+		{"CanceledContext", testCanceledContext},
+		{"ConcurrentExact", testConcurrentExact},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.f(t, newStore(t)) })
+	}
+}
+
+func take(t *testing.T, s limiter.Store, key string, p limiter.Policy, cost, extra int) limiter.StoreResult {
+	t.Helper()
+	res, err := s.Take(context.Background(), key, limiter.StoreRequest{Policy: p, Cost: cost, Extra: extra})
+	if err != nil {
+		t.Fatalf("Take(%q, cost %d, extra %d): %v", key, cost, extra, err)
+	}
+	return res
+}
+
+func testBurstThenDeny(t *testing.T, s limiter.Store) {
+	p := slow(5)
+	for i := range 5 {
+		d := take(t, s, "k", p, 1, 0).Decision
+		if !d.Allowed || d.Remaining != 4-i || d.Limit != 5 || d.RetryAfter != 0 {
+			t.Fatalf("request %d: got %+v, want allowed, Remaining %d, Limit 5", i, d, 4-i)
+		}
+		if want := time.Duration(i+1) * time.Hour; d.ResetAfter > want || d.ResetAfter < want-time.Minute {
+			t.Fatalf("request %d: ResetAfter %v, want about %v", i, d.ResetAfter, want)
+		}
+	}
+	d := take(t, s, "k", p, 1, 0).Decision
+	if d.Allowed || d.Remaining != 0 || d.RetryAfter > time.Hour || d.RetryAfter < time.Hour-time.Minute {
+		t.Fatalf("request 6: got %+v, want denied with RetryAfter about 1h", d)
+	}
+}
+
+func testDenyTakesNothing(t *testing.T, s limiter.Store) {
+	p := slow(5)
+	take(t, s, "k", p, 3, 0)
+	if d := take(t, s, "k", p, 3, 0).Decision; d.Allowed || d.Remaining != 2 {
+		t.Fatalf("cost 3 with 2 left: got %+v, want denied, Remaining 2", d)
+	}
+	if d := take(t, s, "k", p, 2, 0).Decision; !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("cost 2 with 2 left: got %+v, want allowed, Remaining 0", d)
+	}
+}
+
+func testExtra(t *testing.T, s limiter.Store) {
+	p := slow(10)
+	res := take(t, s, "k", p, 1, 4)
+	if !res.Decision.Allowed || res.Extra != 4 || res.Decision.Remaining != 5 {
+		t.Fatalf("cost 1 extra 4 on a full bucket: got %+v, want allowed, Extra 4, Remaining 5", res)
+	}
+	// Hold is (Burst - level + Cost)/Rate = (10 - 10 + 1) hours.
+	if res.Hold > time.Hour || res.Hold < time.Hour-time.Minute {
+		t.Fatalf("Hold %v, want about 1h", res.Hold)
+	}
+	res = take(t, s, "k", p, 1, 100)
+	if !res.Decision.Allowed || res.Extra != 4 || res.Decision.Remaining != 0 {
+		t.Fatalf("cost 1 extra 100 with 5 left: got %+v, want allowed, Extra 4, Remaining 0", res)
+	}
+	res = take(t, s, "k", p, 1, 100)
+	if res.Decision.Allowed || res.Extra != 0 {
+		t.Fatalf("empty bucket: got %+v, want denied, Extra 0", res)
+	}
+}
+
+func testReset(t *testing.T, s limiter.Store) {
+	p := slow(2)
+	ctx := context.Background()
+	take(t, s, "k", p, 2, 0)
+	if d := take(t, s, "k", p, 1, 0).Decision; d.Allowed {
+		t.Fatalf("after the burst: got %+v, want denied", d)
+	}
+	if err := s.Reset(ctx, "k"); err != nil {
+		t.Fatalf("Reset: %v", err)
+	}
+	if d := take(t, s, "k", p, 2, 0).Decision; !d.Allowed {
+		t.Fatalf("after Reset: got %+v, want a full bucket", d)
+	}
+	if err := s.Reset(ctx, "never-seen"); err != nil {
+		t.Fatalf("Reset of an unknown key: %v", err)
+	}
+}
+
+// HostileKeys are keys that look alike, or try to escape a namespace or
+// pick a Cluster slot. Each must have its own bucket.
+var HostileKeys = []string{
+	"", "a", "A", "a:", ":a", "a:b", "r:a", "h:a", "a:r:b", "{a}", "{a", "a}", "a\x00", "\x00a",
+	"\xff\xfe", "a b", "a\r\nb", "a*", "192.0.2.1", "2001:db8::/64",
+	strings.Repeat("x", 64), strings.Repeat("x", 65), strings.Repeat("x", 1<<16),
+	strings.Repeat("x", 1<<16-1) + "y",
+}
+
+func testKeysAreSeparate(t *testing.T, s limiter.Store) {
+	p := slow(1)
+	for i, k := range HostileKeys {
+		if d := take(t, s, k, p, 1, 0).Decision; !d.Allowed {
+			t.Fatalf("key %d (%.20q…): first request denied; it shares a bucket with an earlier key", i, k)
+		}
+	}
+	for i, k := range HostileKeys {
+		if d := take(t, s, k, p, 1, 0).Decision; d.Allowed {
+			t.Fatalf("key %d (%.20q…): second request allowed; its bucket was not kept", i, k)
+		}
+	}
+}
+
+func testInvalidRequest(t *testing.T, s limiter.Store) {
+	ctx := context.Background()
+	bad := []limiter.StoreRequest{
+		{Policy: slow(5), Cost: 0},
+		{Policy: slow(5), Cost: 6},
+		{Policy: slow(5), Cost: 1, Extra: -1},
+		{Policy: limiter.Policy{Rate: 0, Burst: 5}, Cost: 1},
+		{Policy: limiter.Policy{Rate: rate.Inf, Burst: 5}, Cost: 1},
+	}
+	for _, req := range bad {
+		if _, err := s.Take(ctx, "k", req); err == nil {
+			t.Errorf("Take(%+v): got nil error, want one", req)
+		}
+	}
+}
+
+func testCanceledContext(t *testing.T, s limiter.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	_, err := s.Take(ctx, "k", limiter.StoreRequest{Policy: slow(5), Cost: 1})
+	if err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Take with a canceled context: got %v, want an error wrapping context.Canceled", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Take with a canceled context took %v", d)
+	}
+}
+
+func testConcurrentExact(t *testing.T, s limiter.Store) {
+	const burst, workers, each = 100, 8, 40
+	p := slow(burst)
+	var mu sync.Mutex
+	admitted, extra := 0, 0
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for range each {
+				res, err := s.Take(context.Background(), "hot", limiter.StoreRequest{Policy: p, Cost: 1, Extra: w % 3})
+				if err != nil {
+					errs <- fmt.Errorf("storetest: Take: %w", err)
+					return
+				}
+				mu.Lock()
+				if res.Decision.Allowed {
+					admitted++
+					extra += res.Extra
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if admitted+extra != burst {
+		t.Fatalf("%d workers × %d requests on burst %d: admitted %d + extra %d, want exactly %d taken",
+			workers, each, burst, admitted, extra, burst)
+	}
+}
+
+// testRefund: tokens given back can be taken again, never beyond Burst, and
+// a refund to a key with no bucket creates nothing.
+func testRefund(t *testing.T, s limiter.Store) {
+	p := slow(3)
+	ctx := context.Background()
+	for range 3 {
+		take(t, s, "k", p, 1, 0)
+	}
+	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 2}); err != nil {
+		t.Fatalf("Refund: %v", err)
+	}
+	for i, want := range []bool{true, true, false} {
+		if res := take(t, s, "k", p, 1, 0); res.Decision.Allowed != want {
+			t.Fatalf("take %d after refunding 2: allowed %v, want %v", i, res.Decision.Allowed, want)
+		}
+	}
+	// Capped at Burst: refunding more than was taken adds nothing beyond it.
+	if err := s.Refund(ctx, "full", limiter.StoreRequest{Policy: p, Cost: 3}); err != nil {
+		t.Fatalf("Refund on a new key: %v", err)
+	}
+	take(t, s, "k2", p, 1, 0)
+	if err := s.Refund(ctx, "k2", limiter.StoreRequest{Policy: p, Cost: 3}); err != nil {
+		t.Fatalf("Refund: %v", err)
+	}
+	for i, want := range []bool{true, true, true, false} {
+		if res := take(t, s, "k2", p, 1, 0); res.Decision.Allowed != want {
+			t.Fatalf("k2 take %d after an over-refund: allowed %v, want %v (capped at Burst 3)", i, res.Decision.Allowed, want)
+		}
+	}
+	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 0}); err == nil {
+		t.Fatal("Refund with cost 0: no error")
+	}
+}
