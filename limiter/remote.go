@@ -22,9 +22,9 @@ type remote struct {
 	breaker  breaker
 	entries  entries
 	sweeper  *sweeper.Sweeper
-	local    *Limiter // FailOpen's per-instance buckets
+	local    *Limiter     // FailOpen's per-instance buckets
 	hot      atomic.Int64 // ns: a round trip closer than this to the last one marks the key hot
-	closedEr error    // returned while the breaker is open
+	closedEr error        // returned while the breaker is open
 	stats    [numCells]remoteCell
 }
 
