@@ -11,6 +11,7 @@
 package echomw
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -84,9 +85,9 @@ func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		r := c.Request()
 		d, err := a.decide(c, r)
-		if err != nil {
+		if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
 			return a.handleError(c, err)
-		}
+		} // with ErrStoreUnavailable, d is the FailureMode's decision: apply it
 		if a.g.Apply(r, c.Response().Header(), d) {
 			return a.deny(c, d)
 		}
