@@ -35,6 +35,7 @@ func benchWorkload(b *testing.B, name string) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu0 := cpuTime()
 		start := time.Now()
 		if w.Parallel {
 			b.RunParallel(func(pb *testing.PB) { loop(pb) })
@@ -43,10 +44,16 @@ func benchWorkload(b *testing.B, name string) {
 			loop(&n)
 		}
 		elapsed := time.Since(start)
+		cpu := cpuTime() - cpu0
 		b.StopTimer()
 		m, err := check(elapsed)
 		if err != nil {
 			b.Fatalf("%s/%s: %v", name, im.Name, err)
+		}
+		if cpu > 0 {
+			// CPU time of the whole process per decision: unlike ns/op, it
+			// does not grow when other processes take the machine's cores.
+			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 		}
 		for unit, v := range m {
 			b.ReportMetric(v, unit)

@@ -27,7 +27,11 @@ type Scenario struct {
 	Name   string
 	Doc    string
 	Config Config
-	Run    func(im Impl, c Config, d time.Duration) (Outcome, error)
+	// FakeClock scenarios run inside a testing/synctest bubble, where
+	// time.Sleep advances a fake clock that every implementation reads:
+	// they model hours in no time and give the same result every run.
+	FakeClock bool
+	Run       func(im Impl, c Config, d time.Duration) (Outcome, error)
 }
 
 // victim is the client whose admissions the scenarios count.
@@ -48,6 +52,14 @@ func Scenarios() []Scenario {
 				"and another client keeps requesting, then asks for a full burst again",
 			Config: Config{Rate: 50, Burst: 100, Cleanup: 10 * time.Millisecond},
 			Run:    runCleanup,
+		},
+		{
+			Name: "cleanup, defaults",
+			Doc: "on a fake clock, with every implementation's default cleanup: a client drains its burst, " +
+				"is idle for 4 minutes while another client requests once a second, then asks for a full burst again",
+			Config:    Config{Rate: 100.0 / 3600, Burst: 100, Bubble: true},
+			FakeClock: true,
+			Run:       runCleanupDefaults,
 		},
 		{
 			Name:   "key spray",
@@ -158,6 +170,26 @@ func runKeySpray(im Impl, c Config, _ time.Duration) (Outcome, error) {
 	}
 	for i := range 20 * c.MaxKeys {
 		l.Allow(IPv4Key(i))
+	}
+	admitted += burst(l, c)
+	return outcome(c, admitted, time.Since(t0)), nil
+}
+
+// runCleanupDefaults must run in a synctest bubble: it sleeps 4 minutes.
+func runCleanupDefaults(im Impl, c Config, _ time.Duration) (Outcome, error) {
+	l, err := im.New(c)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer l.Close()
+	t0 := time.Now()
+	admitted, err := drain(l, c, im.Name)
+	if err != nil {
+		return Outcome{}, err
+	}
+	for range 240 {
+		time.Sleep(time.Second)
+		l.Allow("192.0.2.1")
 	}
 	admitted += burst(l, c)
 	return outcome(c, admitted, time.Since(t0)), nil

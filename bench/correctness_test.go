@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func TestCorrectness(t *testing.T) {
 	for _, s := range Scenarios() {
 		for _, im := range Impls() {
 			for run := range *correctnessRuns {
-				o, err := s.Run(im, s.Config, *correctnessDur)
+				o, err := runScenario(t, s, im)
 				if err != nil {
 					t.Fatalf("%s/%s: %v", s.Name, im.Name, err)
 				}
@@ -58,4 +59,15 @@ func TestCorrectness(t *testing.T) {
 	if err := os.WriteFile(*correctnessOut, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runScenario runs s on im, inside a synctest bubble if s needs a fake clock.
+func runScenario(t *testing.T, s Scenario, im Impl) (o Outcome, err error) {
+	if !s.FakeClock {
+		return s.Run(im, s.Config, *correctnessDur)
+	}
+	synctest.Test(t, func(*testing.T) {
+		o, err = s.Run(im, s.Config, *correctnessDur)
+	})
+	return o, err
 }

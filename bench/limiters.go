@@ -38,6 +38,10 @@ type Config struct {
 	// Cleanup is how often idle state is retired, for implementations that
 	// let it be set; 0 means the implementation's default.
 	Cleanup time.Duration
+	// Bubble is set when the implementation runs inside a testing/synctest
+	// bubble, where no goroutine may outlive the test: an implementation
+	// whose background goroutine only a finalizer stops must not start it.
+	Bubble bool
 }
 
 // Window is the window length window-based peers are given: the time a token

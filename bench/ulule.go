@@ -13,7 +13,7 @@ var ululeImpl = Impl{
 	Algorithm: "fixed window: Burst requests per Burst/Rate seconds, windows aligned to each key's first request; denied requests are counted too",
 	Cap:       "none",
 	Cleanup:   "every CleanUpInterval (default 30 s) deletes keys whose window has ended",
-	Notes:     "no Close: the cleaner goroutine stops only when a finalizer runs; keys are stored with a \"limiter:\" prefix",
+	Notes:     "no Close: the cleaner goroutine stops only when a finalizer runs (so on a fake clock it runs without one, which changes no decision); keys are stored with a \"limiter:\" prefix",
 	New:       newUlule,
 }
 
@@ -21,7 +21,12 @@ type ululeLimiter struct{ l *ulimiter.Limiter }
 
 func newUlule(c Config) (Limiter, error) {
 	cleanup := c.Cleanup
-	if cleanup == 0 {
+	switch {
+	case c.Bubble:
+		// No cleaner: it only deletes ended windows, which are counted as
+		// empty anyway, so decisions are the same without it.
+		cleanup = 0
+	case cleanup == 0:
 		cleanup = ulimiter.DefaultCleanUpInterval
 	}
 	store := memory.NewStoreWithOptions(ulimiter.StoreOptions{
