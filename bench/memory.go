@@ -5,9 +5,12 @@ import (
 	"runtime"
 )
 
-// MemoryConfig is the policy of the memory measurements: Standard with the
-// implementations' default caps and cleanup.
-var MemoryConfig = Standard
+// MemoryConfig is the policy of the memory measurements, with the
+// implementations' default caps and cleanup: 100 per hour, burst 100. Its
+// slow refill keeps every key's state alive for the whole measurement: no
+// bucket refills (floodgate's sweeper could retire it) and no window ends
+// (httprate and ulule would drop it) before the heap is read.
+var MemoryConfig = Config{Rate: 100.0 / 3600, Burst: 100}
 
 // heapAlloc returns the live heap after a full collection. Two cycles let
 // finalizers that free memory (ulule's cleaner) run first.

@@ -40,8 +40,8 @@ type plan struct {
 }
 
 var plans = map[string]plan{
-	"default": {Mode: "default", Budget: 9*time.Minute + 30*time.Second, Rounds: 5, BenchTime: "400ms",
-		MemKeys: 1_000_000, MemCount: 3, SprayKeys: 10_000_000, Runs: 3, Contention: 2 * time.Second},
+	"default": {Mode: "default", Budget: 9*time.Minute + 30*time.Second, Rounds: 5, BenchTime: "300ms",
+		MemKeys: 1_000_000, MemCount: 3, SprayKeys: 10_000_000, Runs: 3, Contention: 1500 * time.Millisecond},
 	"quick": {Mode: "quick", Budget: 55 * time.Second, Rounds: 3, BenchTime: "30ms",
 		MemKeys: 100_000, MemCount: 1, SprayKeys: 300_000, Runs: 1, Contention: 300 * time.Millisecond},
 }

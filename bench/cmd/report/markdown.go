@@ -59,7 +59,7 @@ func count(n int) string {
 
 func writeHeadline(w writer, r *report) {
 	w("## Headline\n\n")
-	w("Median ns per decision (and each peer ÷ floodgate: above 1× floodgate is faster), memory per tracked key, and the worst over-admission seen in the correctness scenarios. Policy: %s; details below.\n\n", bench.Standard)
+	w("Median ns per decision (and each peer ÷ floodgate: above 1× floodgate is faster), memory per tracked key, and the worst over-admission seen in the [correctness scenarios](#correctness) (requests admitted beyond Burst + Rate×T). Speed policy: %s; details below.\n\n", bench.Standard)
 	w("| implementation |")
 	for _, wl := range bench.Workloads() {
 		w(" %s |", wl.Name)
@@ -269,7 +269,18 @@ func writeCorrectness(w writer, r *report) {
 		w("\n")
 	}
 	w("\n")
-	w("Header spoofing with default settings (scenario d of the issue) needs the HTTP middleware and is not measured yet.\n\n")
+	for _, s := range bench.Scenarios() {
+		for _, im := range bench.Impls() {
+			if run, _, ok := c.worst(s.Name, im.Name); ok && run.Admitted > run.Max {
+				why := overExplanations[s.Name+"/"+im.Name]
+				if why == "" {
+					why = "(no explanation recorded for this case)"
+				}
+				w("- **%s, %s**: %d admitted, %d over the maximum. %s\n", s.Name, im.Name, run.Admitted, run.Admitted-run.Max, why)
+			}
+		}
+	}
+	w("\nHeader spoofing with default settings (scenario d of the issue) needs the HTTP middleware and is not measured yet.\n\n")
 }
 
 func settings(c bench.Config) string {
