@@ -91,7 +91,7 @@ func run(p plan, out string) error {
 	defer os.RemoveAll(tmp)
 
 	r := &report{Plan: p, Start: start.UTC(), Machine: readMachine()}
-	r.Command = "cd bench && go run ./cmd/report" + map[bool]string{true: " -quick", false: ""}[p.Mode == "quick"]
+	r.Command = strings.TrimSpace("cd bench && go run ./cmd/report " + strings.Join(os.Args[1:], " "))
 	bin := filepath.Join(tmp, "bench.test")
 	logf("building the benchmark binary")
 	if err := command(ctx, "go", "test", "-c", "-o", bin, ".").Run(); err != nil {

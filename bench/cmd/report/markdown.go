@@ -236,7 +236,7 @@ func writeCorrectness(w writer, r *report) {
 	w("From the same adapters (`correctness.go`), in real time: one client's admitted requests against the most the policy allows over the measured interval T, Burst + Rate×T. ")
 	w("Each cell is the worst of %d runs (the run with the largest excess); **bold** marks over-admission. ", c.Done)
 	w("Fixed-window peers can admit fewer than the token-bucket maximum within a window and up to 2×Burst across a boundary; both are their algorithm, shown as measured. ")
-	w("floodgate is also checked by `go test` (TestCorrectness): it must stay within the maximum and reach 90%% of it.\n\n")
+	w("`go test` (TestCorrectness) runs the same scenarios and fails if floodgate admits more than the maximum.\n\n")
 	if c.Cut != "" {
 		w("_Correctness step: %s._\n\n", c.Cut)
 	}
