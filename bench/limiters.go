@@ -10,6 +10,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -56,8 +57,12 @@ func (c Config) Max(t time.Duration) int {
 	return c.Burst + int(c.Rate*t.Seconds())
 }
 
-// String formats c for tables, e.g. "1000/s, burst 100".
+// String formats c for tables, e.g. "1000/s, burst 100" or
+// "100/h, burst 100".
 func (c Config) String() string {
+	if h := c.Rate * 3600; c.Rate < 1 && math.Abs(h-math.Round(h)) < 1e-6 {
+		return fmt.Sprintf("%g/h, burst %d", math.Round(h), c.Burst)
+	}
 	return fmt.Sprintf("%g/s, burst %d", c.Rate, c.Burst)
 }
 

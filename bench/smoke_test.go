@@ -101,3 +101,19 @@ func smokeWorkload(t *testing.T, im Impl, w Workload) {
 		t.Fatal(err)
 	}
 }
+
+func TestConfigString(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Standard, "1000/s, burst 100"},
+		{MemoryConfig, "100/h, burst 100"},
+		{Config{Rate: 0.5, Burst: 1}, "1800/h, burst 1"},
+		{Config{Rate: 1.5, Burst: 2}, "1.5/s, burst 2"},
+	} {
+		if got := tc.c.String(); got != tc.want {
+			t.Errorf("%#v.String() = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

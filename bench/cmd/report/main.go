@@ -126,6 +126,13 @@ func write(r *report, out string) error {
 	if err := os.WriteFile(out, []byte(renderMarkdown(r)), 0o644); err != nil {
 		return err
 	}
+	headline := filepath.Join(filepath.Dir(out), "results", "headline.md")
+	if err := os.MkdirAll(filepath.Dir(headline), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(headline, []byte(renderHeadline(r)), 0o644); err != nil {
+		return err
+	}
 	logf("wrote %s and %s (measurements took %v)", out, svg, r.Elapsed.Round(time.Second))
 	return nil
 }

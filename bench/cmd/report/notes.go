@@ -22,16 +22,15 @@ var explanations = map[string]string{
 	"HotKeySerial/sethvargo": "sethvargo's fixed window is an integer division and a decrement, with no float refill; " +
 		"it is also not the policy: it admits up to 2×Burst around a window boundary (see the correctness table). " +
 		"floodgate also counts the decision in Stats and computes the full Decision for the headers.",
-	"HotKeyParallel/*": "Both goroutines contend for the same per-key lock in every implementation; the difference is small and the rounds' ranges overlap, " +
-		"so this is within the noise of the shared machine.",
+	"HotKeyParallel/*": "Every implementation serialises on one lock here (the key's bucket, or a store-wide mutex), so all of them run at about one decision at a time; " +
+		"the spread between rounds on this shared machine is as large as the differences (the min–max ranges overlap), and CPU time per decision is shown in parentheses for comparison.",
 	"ManyKeysParallel/*": "With 100,000 keys each lookup misses the CPU cache. floodgate keeps its buckets in a sync.Map (a hash trie: a lookup walks " +
 		"several 16-way nodes, each a dependent memory load), and the hash-trie Load is about half of floodgate's CPU in a profile of this benchmark; " +
 		"a built-in Go map (echo, sethvargo, map+Mutex) finds the entry in one or two loads, and on 2 cores its single lock costs little. " +
 		"The sync.Map baseline walks the same trie. floodgate's Stats counters, whose cells both cores share, take another ~14% of its CPU here.",
-	"NewKeyEveryCall/*": "A new key costs floodgate more than a map insert: an atomic add on the one counter that enforces the exact key cap (shared by every core), " +
-		"its own copy of the key, a bucket, a sync.Map insert (an entry node, the key boxed in an interface) and the pending-bucket handshake with the overflow bucket: " +
-		"4 allocations per new key against 1–3 for the maps of rate.Limiters. " +
-		"This is the price of the cap: floodgate's memory stops growing at MaxKeys (see the spray), the others' does not.",
+	"NewKeyEveryCall/*": "A new key costs floodgate more than an insert into a plain map: an atomic add on the single counter that enforces the exact key cap (shared by both cores), " +
+		"its own copy of the key, a 24-byte bucket, a sync.Map insert (an entry node, the key boxed in an interface) and the pending-bucket handshake with the overflow bucket " +
+		"(limiter/overflow.go); see B/op and allocs/op. This is the price of the cap: floodgate's memory stops growing at MaxKeys (see the spray), the unbounded peers' does not.",
 	"NewKeyEveryCall/httprate": "httprate stores no key and no per-key object: it adds a 64-bit hash of the key to a map[uint64]int, " +
 		"so two clients whose keys collide share a counter, and it forgets everything older than two windows.",
 	"BytesPerKey/*": "floodgate's bucket is 24 bytes (rate.Limiter's is 80), but its table is a sync.Map: every key costs an entry node, " +
@@ -54,7 +53,7 @@ var overExplanations = map[string]string{
 	"cleanup/echo": "echo deletes a key that has not been seen for ExpiresIn, whatever its bucket holds: the drained client comes back to a new, full bucket.",
 	"cleanup/sethvargo": "sethvargo deletes a key idle for SweepMinTTL, whatever its window holds. Its documentation asks for SweepMinTTL at least as long as the interval " +
 		"(10 ms here is shorter than the 2 s window) but does not enforce it; with its defaults (12 h) it does not over-admit here.",
-	"cleanup, defaults/echo": "With echo's default ExpiresIn of 3 minutes, any policy whose bucket takes longer than that to refill (here 100 per hour) lets a drained client that waits 3 minutes spend a whole new burst.",
+	"cleanup, defaults/echo": "With echo's default ExpiresIn of 3 minutes, any policy whose bucket takes longer than that to refill (here 100 per hour) lets a drained client that stays away for a few minutes (here 4) spend a whole new burst: the key is deleted once it has not been seen for 3 minutes, on the next cleanup another client's request triggers.",
 	"key spray/throttled": "throttled's memstore is an LRU of maxKeys: the spray evicts the drained client, which then starts over with a full burst. " +
 		"floodgate never evicts a bucket that is not full; new keys over the cap share the overflow bucket instead.",
 }
