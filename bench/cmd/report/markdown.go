@@ -146,7 +146,7 @@ func overSummary(c correctness, im bench.Impl) string {
 	case len(parts) == 0:
 		return "never"
 	}
-	return "**" + strings.Join(parts, ", ") + "**"
+	return "**" + strings.Join(parts, "; ") + "**"
 }
 
 func writeImpls(w writer) {

@@ -34,12 +34,12 @@ var explanations = map[string]string{
 	"NewKeyEveryCall/httprate": "httprate stores no key and no per-key object: it adds a 64-bit hash of the key to a map[uint64]int, " +
 		"so two clients whose keys collide share a counter, and it forgets everything older than two windows.",
 	"BytesPerKey/*": "floodgate's bucket is 24 bytes (rate.Limiter's is 80), but its table is a sync.Map: every key costs an entry node, " +
-		"the key boxed in an interface, and a share of the hash trie's 16-way nodes, about 100 bytes together, where a built-in Go map costs one slot plus growth slack. " +
-		"The sync.Map baseline has the same table with rate.Limiter buckets.",
+		"the key boxed in an interface, and a share of the hash trie's 16-way nodes, about 120 bytes together besides the bucket and the key's own bytes, " +
+		"where a built-in Go map costs one slot plus growth slack. The sync.Map baseline has the same table with 80-byte rate.Limiter buckets and pays the same overhead.",
 	"BytesPerKey/httprate": "httprate keeps no key and no per-key object: a map[uint64]int entry per key (a 64-bit xxh3 hash, so colliding keys share a counter) " +
 		"in each of its two windows.",
 	"BytesPerKey/sethvargo": "sethvargo's fixed-window bucket (64 bytes) sits in a built-in Go map. floodgate's 24-byte bucket sits in a sync.Map, whose entry node, " +
-		"boxed key and hash-trie nodes cost about 100 bytes per key.",
+		"boxed key and hash-trie nodes cost about 120 bytes per key.",
 }
 
 // overExplanations says why an implementation over-admits in a correctness
