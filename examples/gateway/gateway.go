@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/nethttpmw"
+)
+
+// gateway is a reverse proxy that checks each request against two limits
+// at once: the client IP's, and its API key's plan. A request denied by one
+// gives the other its tokens back.
+type gateway struct {
+	proxy  *httputil.ReverseProxy
+	id     *nethttpmw.Identity
+	perIP  *limiter.Limiter
+	plans  *limiter.Plans
+	trust  []netip.Prefix
+	state  atomic.Pointer[state] // replaced whole on reload
+	reload sync.Mutex
+}
+
+// state is what a reload replaces: the key table and a Gate (headers and
+// 429 responses) per limit, built for the policies in force.
+type state struct {
+	keys  map[string]string
+	gates map[string]*nethttpmw.Gate // "per-ip" and each plan
+}
+
+const perIPName = "per-ip"
+
+// newGateway returns a gateway proxying to upstream. ipOpts and planOpts
+// configure the per-IP limiter and the plans' limiters (main adds a Redis
+// store with its own key prefix to each).
+func newGateway(c *config, upstream *url.URL, trust []netip.Prefix, ipOpts, planOpts []limiter.Option) (*gateway, error) {
+	id, err := nethttpmw.NewIdentity(nethttpmw.WithTrustedProxies(trust...))
+	if err != nil {
+		return nil, err
+	}
+	perIP, err := limiter.New(c.PerIP.limiter(), ipOpts...)
+	if err != nil {
+		return nil, err
+	}
+	plans, err := limiter.NewPlans(c.policies(), planOpts...)
+	if err != nil {
+		perIP.Close()
+		return nil, err
+	}
+	g := &gateway{proxy: httputil.NewSingleHostReverseProxy(upstream), id: id, perIP: perIP, plans: plans, trust: trust}
+	if err := g.install(c); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// install builds the state for c and publishes it.
+func (g *gateway) install(c *config) error {
+	s := &state{keys: c.Keys, gates: map[string]*nethttpmw.Gate{}}
+	add := func(name string, l *limiter.Limiter) error {
+		gate, err := nethttpmw.NewGate(l, nethttpmw.WithPolicyName(name), nethttpmw.WithTrustedProxies(g.trust...))
+		s.gates[name] = gate
+		return err
+	}
+	if err := add(perIPName, g.perIP); err != nil {
+		return err
+	}
+	for name := range c.Plans {
+		l, ok := g.plans.Limiter(name)
+		if !ok {
+			return fmt.Errorf("plan %q missing after update", name)
+		}
+		if err := add(name, l); err != nil {
+			return err
+		}
+	}
+	g.state.Store(s)
+	return nil
+}
+
+// Reload applies a new config: all of it, or none of it.
+func (g *gateway) Reload(c *config) error {
+	g.reload.Lock()
+	defer g.reload.Unlock()
+	if err := g.perIP.SetPolicy(c.PerIP.limiter()); err != nil {
+		return err
+	}
+	if err := g.plans.Update(c.policies()); err != nil {
+		return err
+	}
+	return g.install(c)
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := g.state.Load()
+	ip := g.id.Key(r)
+	plan, key := anonymous, ip
+	if apiKey := r.Header.Get("X-API-Key"); apiKey != "" {
+		p, ok := s.keys[apiKey]
+		if !ok {
+			http.Error(w, "unknown API key", http.StatusUnauthorized)
+			return
+		}
+		plan, key = p, apiKey
+	}
+	planLimiter, ok := g.plans.Limiter(plan)
+	if !ok {
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	d, err := limiter.AllowAll(r.Context(),
+		limiter.Limit{Name: perIPName, Limiter: g.perIP, Key: ip},
+		limiter.Limit{Name: plan, Limiter: planLimiter, Key: plan + "/" + key}, // plans share one key space in Redis
+	)
+	gate := s.gates[d.Tightest]
+	if gate == nil {
+		gate = s.gates[perIPName]
+	}
+	if err != nil { // a Redis outage in fail-closed mode, or a reload racing this request
+		gate.WriteError(w, err)
+		return
+	}
+	if gate.Apply(r, w.Header(), d.Decision) {
+		gate.WriteDenied(w)
+		return
+	}
+	g.proxy.ServeHTTP(w, r)
+}
+
+// Close stops the limiters.
+func (g *gateway) Close() error {
+	return errors.Join(g.perIP.Close(), g.plans.Close())
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/floodgate-go/floodgate/limiter"
+)
+
+// testConfig uses hourly limits: nothing refills during a test.
+const testConfig = `{
+  "per_ip": {"rate": 0.001, "burst": 3},
+  "plans": {
+    "anonymous": {"rate": 0.001, "burst": 1},
+    "pro":       {"rate": 0.001, "burst": 100}
+  },
+  "keys": {"pro-key": "pro"}
+}`
+
+func writeConfig(t *testing.T, body string) string {
+	path := filepath.Join(t.TempDir(), "plans.json")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startGateway runs the gateway in front of a real upstream, both on
+// httptest servers.
+func startGateway(t *testing.T, cfg string, ipOpts, planOpts []limiter.Option) (*gateway, *httptest.Server) {
+	t.Helper()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream saw "+r.URL.Path)
+	}))
+	t.Cleanup(upstream.Close)
+	c, err := loadConfig(writeConfig(t, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(upstream.URL)
+	gw, err := newGateway(c, u, nil, ipOpts, planOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	return gw, srv
+}
+
+func get(t *testing.T, srv *httptest.Server, apiKey string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+"/hello", nil)
+	if apiKey != "" {
+		req.Header.Set("X-API-Key", apiKey)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func wantStatus(t *testing.T, resp *http.Response, status int, policy string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d", resp.StatusCode, status)
+	}
+	if got := resp.Header.Get("RateLimit"); policy != "" && !strings.HasPrefix(got, `"`+policy+`"`) {
+		t.Fatalf("RateLimit %q, want the %q policy's", got, policy)
+	}
+}
+
+// TestGatewayCompositeLimits: the per-IP limit and the plan's apply at
+// once, and a request denied by the plan does not spend the per-IP limit.
+func TestGatewayCompositeLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts func(t *testing.T) ([]limiter.Option, []limiter.Option)
+	}{
+		{"local", func(*testing.T) ([]limiter.Option, []limiter.Option) { return nil, nil }},
+		{"redis", func(t *testing.T) ([]limiter.Option, []limiter.Option) {
+			m := miniredis.RunT(t)
+			ip, plan, closeStore, err := storeOptions(m.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(closeStore)
+			return ip, plan
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ipOpts, planOpts := tc.opts(t)
+			_, srv := startGateway(t, testConfig, ipOpts, planOpts)
+			wantStatus(t, get(t, srv, ""), http.StatusOK, "anonymous")
+			for range 3 { // denied by the anonymous plan: the per-IP tokens come back
+				wantStatus(t, get(t, srv, ""), http.StatusTooManyRequests, "anonymous")
+			}
+			wantStatus(t, get(t, srv, "pro-key"), http.StatusOK, "per-ip")
+			wantStatus(t, get(t, srv, "pro-key"), http.StatusOK, "per-ip")
+			wantStatus(t, get(t, srv, "pro-key"), http.StatusTooManyRequests, "per-ip") // 3 per IP in all
+			if resp := get(t, srv, "stolen-key"); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("unknown API key: status %d, want 401", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestGatewayReload(t *testing.T) {
+	gw, srv := startGateway(t, testConfig, nil, nil)
+	wantStatus(t, get(t, srv, ""), http.StatusOK, "")
+	wantStatus(t, get(t, srv, ""), http.StatusTooManyRequests, "")
+
+	bad, err := loadConfig(writeConfig(t, strings.Replace(testConfig, `"pro"`, `"gold"`, 1)))
+	if err == nil {
+		gw.Reload(bad)
+		t.Fatal("a config whose key names a missing plan loaded")
+	}
+
+	bigger := strings.Replace(testConfig, `"anonymous": {"rate": 0.001, "burst": 1}`, `"anonymous": {"rate": 0.001, "burst": 2}`, 1)
+	c, err := loadConfig(writeConfig(t, bigger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Reload(c); err != nil {
+		t.Fatal(err)
+	}
+	// The client keeps its bucket, and so its spending: it is still out of
+	// tokens, now under the new policy, whose headers the response carries.
+	resp := get(t, srv, "")
+	wantStatus(t, resp, http.StatusTooManyRequests, "anonymous")
+	if got := resp.Header.Get("RateLimit-Policy"); !strings.Contains(got, "q=2") {
+		t.Fatalf("RateLimit-Policy %q after the reload, want q=2", got)
+	}
+}
+
+func TestGatewayStats(t *testing.T) {
+	gw, srv := startGateway(t, testConfig, nil, nil)
+	get(t, srv, "")
+	get(t, srv, "")
+	b, err := json.Marshal(gw.stats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		PerIP limiter.Stats            `json:"per-ip"`
+		Plans map[string]limiter.Stats `json:"plans"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.PerIP.Allowed != 2 || got.Plans["anonymous"].Allowed != 1 || got.Plans["anonymous"].Denied != 1 {
+		t.Fatalf("stats %s", b)
+	}
+}
+
+func TestLoadConfigRejectsBadFiles(t *testing.T) {
+	for name, body := range map[string]string{
+		"not json":         "{",
+		"unknown field":    `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "extra": 1}`,
+		"no anonymous":     `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"free": {"rate": 1, "burst": 1}}}`,
+		"invalid policy":   `{"per_ip": {"rate": 1, "burst": 0}, "plans": {"anonymous": {"rate": 1, "burst": 1}}}`,
+		"key without plan": `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "keys": {"k": "gold"}}`,
+	} {
+		if _, err := loadConfig(writeConfig(t, body)); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
+	if _, err := loadConfig(""); err != nil {
+		t.Errorf("the built-in config: %v", err)
+	}
+}
