@@ -213,10 +213,16 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 			}
 			continue
 		}
-		if b, stored := l.table.store(ownKey(makeKey(key)), &bucket{last: pending}); stored {
+		b, stored := l.table.store(ownKey(makeKey(key)), &bucket{last: pending})
+		if stored {
 			l.settle(m, b)
 		}
-		// Start over: the lookup now finds the bucket (or a concurrent one).
+		// Take from the bucket in the table (ours, or one stored meanwhile),
+		// as a lookup would; if it was retired meanwhile, start over.
+		if d, wait, live := b.take(m, l.now(), n, maxWait); live {
+			l.stats.count(spreadOf(b), d.Allowed, false)
+			return d, wait, grant{b: b}
+		}
 	}
 }
 
