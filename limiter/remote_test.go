@@ -551,3 +551,26 @@ func TestRemoteCompositeRefund(t *testing.T) {
 		})
 	}
 }
+
+// With a Store, Wait asks and sleeps for the Store's RetryAfter: waiters
+// are paced at the policy's rate and never wait past their deadline.
+func TestRemoteWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 2}, s)
+		start := time.Now()
+		for range 4 {
+			if err := l.Wait(ctx, "api"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if took := time.Since(start); took != time.Second {
+			t.Fatalf("4 waits at 2/s with burst 2 took %v, want 1s", took)
+		}
+		c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if err := l.Wait(c, "api"); !errors.Is(err, ErrWouldExceedDeadline) {
+			t.Fatalf("Wait with a deadline shorter than the wait = %v, want ErrWouldExceedDeadline", err)
+		}
+	})
+}
