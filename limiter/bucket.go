@@ -80,24 +80,45 @@ func ceilDuration(ns float64) time.Duration {
 // rate.Limiter, it admits a request whose shortfall would be refilled in
 // under one nanosecond (the truncated wait is zero).
 func (p *policyMath) take(tokens float64, n int, maxWait time.Duration) (left float64, d Decision, wait time.Duration) {
+	left, ok, exact := p.decide(tokens, n, maxWait)
+	d, wait = p.decision(tokens, left, ok, exact)
+	if !ok {
+		left = tokens
+	}
+	return left, d, wait
+}
+
+// decide is the part of take that needs the bucket's state, kept apart so
+// that a bucket holds its lock only for it: whether the request is
+// admitted, the tokens left if it is, and the exact wait for a shortfall
+// (0 if none).
+func (p *policyMath) decide(tokens float64, n int, maxWait time.Duration) (left float64, ok bool, exact float64) {
 	left = tokens - float64(n)
-	d.Limit = p.n
 	if left < 0 {
-		exact := p.durationFromTokens(-left)
+		exact = p.durationFromTokens(-left)
 		// rate.Limiter denies when the truncated wait exceeds
 		// maxFutureReserve, that is when exact >= maxWait + 1ns.
 		if exact >= float64(maxWait)+1 {
-			d.Remaining = remaining(tokens)
-			d.RetryAfter = ceilDuration(exact)
-			d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - tokens))
-			return tokens, d, 0
+			return left, false, exact
 		}
-		wait = time.Duration(exact) // truncated, as rate.Reservation.Delay
+	}
+	return left, true, exact
+}
+
+// decision is the rest of take: the Decision for decide's results, and the
+// wait before an admitted reservation may proceed. It needs no lock.
+func (p *policyMath) decision(tokens, left float64, ok bool, exact float64) (d Decision, wait time.Duration) {
+	d.Limit = p.n
+	if !ok {
+		d.Remaining = remaining(tokens)
+		d.RetryAfter = ceilDuration(exact)
+		d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - tokens))
+		return d, 0
 	}
 	d.Allowed = true
 	d.Remaining = remaining(left)
 	d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - left))
-	return left, d, wait
+	return d, time.Duration(exact) // truncated, as rate.Reservation.Delay
 }
 
 func remaining(tokens float64) int {
@@ -120,11 +141,13 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration) (d
 	// it is treated as happening at the later time. rate.Limiter would move
 	// last backwards and count the overlap's refill twice.
 	now = max(now, b.last)
-	left, d, wait := p.take(p.advance(b.tokens, b.last, now), n, maxWait)
-	if d.Allowed { // like rate.Limiter, a denial leaves the state as it was
+	tokens := p.advance(b.tokens, b.last, now)
+	left, ok, exact := p.decide(tokens, n, maxWait)
+	if ok { // like rate.Limiter, a denial leaves the state as it was
 		b.tokens, b.last = left, now
 	}
 	b.mu.Unlock()
+	d, wait = p.decision(tokens, left, ok, exact) // the float work, outside the lock
 	return d, wait, true
 }
 

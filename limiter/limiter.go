@@ -197,9 +197,10 @@ func (l *Limiter) takeFor(ctx context.Context, m *policyMath, key string, n int)
 func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, grant) {
 	for {
 		if b, ok := l.table.lookup(key); ok {
-			d, wait, live := b.take(m, l.now(), n, maxWait) // read the clock after the lookup
+			now := l.now() // read after the lookup: the decision is as late as it can be
+			d, wait, live := b.take(m, now, n, maxWait)
 			if live {
-				l.stats.count(spreadOf(b), d.Allowed, false)
+				l.stats.count(spreadOf(b)^uint64(now), d.Allowed, false)
 				return d, wait, grant{b: b}
 			}
 			l.revive(m, key, b)
@@ -219,8 +220,9 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		}
 		// Take from the bucket in the table (ours, or one stored meanwhile),
 		// as a lookup would; if it was retired meanwhile, start over.
-		if d, wait, live := b.take(m, l.now(), n, maxWait); live {
-			l.stats.count(spreadOf(b), d.Allowed, false)
+		now := l.now()
+		if d, wait, live := b.take(m, now, n, maxWait); live {
+			l.stats.count(spreadOf(b)^uint64(now), d.Allowed, false)
 			return d, wait, grant{b: b}
 		}
 	}

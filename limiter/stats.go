@@ -53,10 +53,10 @@ type Stats struct {
 }
 
 // counters are striped over cache-line-sized cells so that parallel
-// requests for different keys do not all increment one contended word. A
-// request picks its cell from its bucket's address, which costs a multiply:
-// requests for one hot key share a cell, as they already share the bucket's
-// lock.
+// requests do not all increment one contended word. A request picks its
+// cell from its bucket's address mixed with the clock reading it already
+// made, which costs a multiply: different keys spread by address, and the
+// requests of one hot key by time.
 type counters struct {
 	cells *[numCells]cell // allocated alone, so cells are 64-byte aligned
 }
