@@ -206,7 +206,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 			l.revive(m, key, b)
 			continue
 		}
-		if !l.table.reserve() && !(l.makeRoom(m) && l.table.reserve()) {
+		if !l.table.reserve() && !l.makeRoom(m) {
 			l.sweeper.Kick()
 			if d, wait, live := l.fromOverflow(m, key, n, maxWait); live {
 				l.stats.count(0, d.Allowed, true)
@@ -297,7 +297,8 @@ const evictScan = 16
 
 // makeRoom retires and deletes one bucket that has refilled to Burst, if it
 // finds one among the first evictScan entries of the table, and reports
-// whether it freed a slot. This is the sweeper's retire protocol run inline,
+// whether it did; the freed slot is then the caller's reservation, so a
+// concurrent new key cannot take it first. This is the sweeper's retire protocol run inline,
 // so it is just as lossless; it means a new key goes to the overflow bucket
 // only when the buckets it looked at all still hold spending to remember,
 // not merely because the sweeper has not passed yet. Under a spray of
@@ -315,7 +316,7 @@ func (l *Limiter) makeRoom(m *policyMath) bool {
 	}
 	seen, freed := 0, false
 	l.table.Range(func(k tableKey, b *bucket) bool {
-		if b.retire(m, now) && l.table.CompareAndDelete(k, b) {
+		if b.retire(m, now) && l.table.takeOver(k, b) {
 			l.helped.Add(1)
 			freed = true
 			return false

@@ -55,7 +55,9 @@ func WithMaxKeys(n int) Option {
 // WithSweepInterval sets how often the sweeper retires buckets that have
 // refilled to Burst (default DefaultSweepInterval). Sweeping never changes a
 // decision; the interval only trades memory held by idle keys against the
-// CPU of a pass. d must be at least MinSweepInterval.
+// CPU of a pass. When the table is full, extra passes run on demand, spaced
+// to use about a tenth of a core (see package sweeper). d must be at least
+// MinSweepInterval.
 func WithSweepInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < MinSweepInterval {

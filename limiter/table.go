@@ -67,6 +67,13 @@ func (t *table) CompareAndDelete(key tableKey, b *bucket) bool {
 	return true
 }
 
+// takeOver removes key if it still maps to b and hands its room to the
+// caller as a reservation, so that no other request can claim the room
+// between the delete and the caller's store.
+func (t *table) takeOver(key tableKey, b *bucket) bool {
+	return t.m.CompareAndDelete(key, b)
+}
+
 // Range visits the tracked buckets.
 func (t *table) Range(yield func(tableKey, *bucket) bool) { t.m.Range(yield) }
 

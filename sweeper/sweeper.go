@@ -78,9 +78,12 @@ type Sweeper struct {
 // goroutine. Start panics if interval is not positive; that is a programming
 // error, not a run-time condition.
 //
-// A kicked pass runs at most once per interval/10, so a caller that kicks on
-// every request under a key spray costs one pass per cooldown, not one per
-// request.
+// Kicked passes are spaced by a cooldown that keeps them to about a tenth of
+// one core: ten times the last pass's duration, at least MinCooldown and at
+// most interval/10. A small table under a key spray is thus swept every
+// millisecond or so, and a table of a million keys every few hundred
+// milliseconds; a caller that kicks on every request costs one pass per
+// cooldown, not one per request.
 func Start[K comparable, V comparable](t Table[K, V], retire func(V) bool, interval time.Duration) *Sweeper {
 	if interval <= 0 {
 		panic("sweeper: non-positive interval")
@@ -88,7 +91,7 @@ func Start[K comparable, V comparable](t Table[K, V], retire func(V) bool, inter
 	s := &Sweeper{
 		pass:     func() int { return Pass(t, retire) },
 		interval: interval,
-		cooldown: interval / 10,
+		cooldown: interval / 10, // the most; see cooldownAfter
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -103,6 +106,7 @@ func (s *Sweeper) run() {
 	defer tick.Stop()
 	kick := s.kick
 	var cooldown <-chan time.Time
+	var last time.Duration // how long the last pass took
 	for {
 		select {
 		case <-s.stop:
@@ -111,14 +115,25 @@ func (s *Sweeper) run() {
 		case <-kick:
 			// Ignore further kicks until the cooldown ends. A kick sent in
 			// the meantime stays buffered and is honoured then.
-			kick, cooldown = nil, time.After(s.cooldown)
+			kick, cooldown = nil, time.After(s.cooldownAfter(last))
 		case <-cooldown:
 			kick, cooldown = s.kick, nil
 			continue
 		}
+		start := time.Now()
 		s.removed.Add(uint64(s.pass()))
 		s.passes.Add(1)
+		last = time.Since(start)
 	}
+}
+
+// MinCooldown is the least time between two kicked passes.
+const MinCooldown = time.Millisecond
+
+// cooldownAfter is the wait before the next kicked pass, after a pass that
+// took d: ten times d, within [MinCooldown, interval/10].
+func (s *Sweeper) cooldownAfter(d time.Duration) time.Duration {
+	return max(min(10*d, s.cooldown), min(MinCooldown, s.cooldown))
 }
 
 // Kick asks for an early pass, for example because the table is full. It

@@ -130,7 +130,8 @@ func TestSweeperRunsEveryInterval(t *testing.T) {
 func TestKickRunsEarlyAtMostOncePerCooldown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tb := newTable(0, 1)
-		s := sweeper.Start(tb, retire, time.Minute) // cooldown: 6s
+		// A pass takes no fake time, so the cooldown is MinCooldown.
+		s := sweeper.Start(tb, retire, time.Minute)
 		defer s.Stop()
 		for range 1000 {
 			s.Kick() // a spray kicks on every request
@@ -140,15 +141,43 @@ func TestKickRunsEarlyAtMostOncePerCooldown(t *testing.T) {
 			t.Fatalf("after 1000 kicks: %d passes, want 1", s.Passes())
 		}
 		s.Kick()
-		time.Sleep(5 * time.Second)
+		time.Sleep(sweeper.MinCooldown / 2)
 		synctest.Wait()
 		if s.Passes() != 1 {
 			t.Fatalf("kick inside the cooldown ran at once: %d passes, want 1", s.Passes())
 		}
-		time.Sleep(time.Second)
+		time.Sleep(sweeper.MinCooldown / 2)
 		synctest.Wait()
 		if s.Passes() != 2 {
 			t.Fatalf("kick buffered during the cooldown: %d passes after it, want 2", s.Passes())
+		}
+	})
+}
+
+// A slow pass spaces kicked passes out: the cooldown is ten times the last
+// pass, at most interval/10.
+func TestKickCooldownFollowsPassDuration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := func(e *entry) bool {
+			time.Sleep(20 * time.Millisecond) // a pass over a big table
+			return retire(e)
+		}
+		s := sweeper.Start(newTable(0, 1), slow, time.Minute)
+		defer s.Stop()
+		s.Kick()                          // pass 1: [0, 20ms]
+		time.Sleep(30 * time.Millisecond) //
+		s.Kick()                          // pass 2: [30ms, 50ms]; next kicked pass not before 30+200ms
+		time.Sleep(30 * time.Millisecond) //
+		s.Kick()                          // buffered
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		if s.Passes() != 2 {
+			t.Fatalf("%d passes at 210ms, want 2: the cooldown ignored the 20ms pass", s.Passes())
+		}
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		if s.Passes() != 3 {
+			t.Fatalf("%d passes after the cooldown, want 3", s.Passes())
 		}
 	})
 }
