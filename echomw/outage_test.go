@@ -1,8 +1,6 @@
 package echomw_test
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,20 +8,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/floodgate-go/floodgate/echomw"
+	"github.com/floodgate-go/floodgate/internal/storetesting"
 	"github.com/floodgate-go/floodgate/limiter"
 )
-
-type downStore struct{}
-
-var errDown = errors.New("connection refused")
-
-func (downStore) Take(context.Context, string, limiter.StoreRequest) (limiter.StoreResult, error) {
-	return limiter.StoreResult{}, errDown
-}
-func (downStore) Reset(context.Context, string) error { return errDown }
-func (downStore) Refund(context.Context, string, limiter.StoreRequest) error {
-	return errDown
-}
 
 // With its Store down, the FailureMode's decision is applied, as in
 // nethttpmw: FailOpen limits locally, FailClosed denies.
@@ -35,7 +22,7 @@ func TestStoreOutageFollowsTheFailureMode(t *testing.T) {
 		{limiter.FailOpen, []int{200, 200, 429}},
 		{limiter.FailClosed, []int{429, 429}},
 	} {
-		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(downStore{}), limiter.WithFailureMode(tc.mode))
+		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(storetesting.Down{}), limiter.WithFailureMode(tc.mode))
 		if err != nil {
 			t.Fatal(err)
 		}

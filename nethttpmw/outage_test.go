@@ -1,29 +1,15 @@
 package nethttpmw_test
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/floodgate-go/floodgate/internal/storetesting"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/nethttpmw"
 )
-
-// downStore is a Store whose backend is unreachable.
-type downStore struct{}
-
-var errDown = errors.New("connection refused")
-
-func (downStore) Take(context.Context, string, limiter.StoreRequest) (limiter.StoreResult, error) {
-	return limiter.StoreResult{}, errDown
-}
-func (downStore) Reset(context.Context, string) error { return errDown }
-func (downStore) Refund(context.Context, string, limiter.StoreRequest) error {
-	return errDown
-}
 
 // With its Store down, the limiter's FailureMode decides, and the
 // middleware applies that decision: FailOpen limits with the instance's own
@@ -36,7 +22,7 @@ func TestStoreOutageFollowsTheFailureMode(t *testing.T) {
 		{limiter.FailOpen, []int{200, 200, 429}},
 		{limiter.FailClosed, []int{429, 429, 429}},
 	} {
-		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(downStore{}), limiter.WithFailureMode(tc.mode))
+		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(storetesting.Down{}), limiter.WithFailureMode(tc.mode))
 		if err != nil {
 			t.Fatal(err)
 		}
