@@ -15,7 +15,7 @@ type Stats struct {
 	Keys    int // buckets tracked now (never more than MaxKeys)
 	MaxKeys int // the cap set by WithMaxKeys
 
-	Allowed uint64 // decisions that admitted the request
+	Allowed uint64 // decisions that admitted the request (including admissions AllowAll later refunded)
 	Denied  uint64 // decisions that rejected it
 
 	// Overflowed counts decisions (included in Allowed and Denied) made by
