@@ -154,18 +154,11 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	if m.inf {
 		return m.unlimited(), nil
 	}
-	if l.remote != nil { // remote tier hook (remote.go)
-		d, _, err := l.allowRemote(ctx, m, key, n)
-		if l.observe != nil {
-			l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Err: err})
-		}
-		return d, err
-	}
-	d, _, g := l.take(m, key, n, 0)
+	d, g, err := l.takeFor(ctx, m, key, n)
 	if l.observe != nil {
-		l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over})
+		l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over, Err: err})
 	}
-	return d, nil
+	return d, err
 }
 
 // A grant records where a request's tokens came from, so that they can be
@@ -180,11 +173,11 @@ type grant struct {
 	local bool   // remote: the FailOpen buckets (b or over are theirs)
 }
 
-// takeFor is AllowN for AllowAll, with the grant: the local tier's or the
-// remote tier's. An error wrapping ErrStoreUnavailable comes with a
-// decision to apply, as from AllowN.
+// takeFor is AllowN's decision, with its grant for AllowAll: the local
+// tier's, or the remote tier's. An error wrapping ErrStoreUnavailable comes
+// with a decision to apply.
 func (l *Limiter) takeFor(ctx context.Context, m *policyMath, key string, n int) (Decision, grant, error) {
-	if l.remote != nil {
+	if l.remote != nil { // remote tier hook (remote.go)
 		return l.allowRemote(ctx, m, key, n)
 	}
 	d, _, g := l.take(m, key, n, 0)
