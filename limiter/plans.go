@@ -37,6 +37,10 @@ type planTable struct {
 
 // NewPlans returns Plans enforcing policies, with opts applied to every
 // plan's Limiter. An invalid policy or option is an error naming the plan.
+//
+// With WithStore among opts, every plan's buckets live in that one Store's
+// key space: if a key can appear under two plans, make the keys distinct
+// (examples/gateway prefixes them with the plan's name).
 func NewPlans(policies map[string]Policy, opts ...Option) (*Plans, error) {
 	p := &Plans{opts: opts}
 	t, err := p.build(&planTable{}, policies)
