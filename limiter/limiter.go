@@ -154,7 +154,16 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	if m.inf {
 		return m.unlimited(), nil
 	}
-	d, g, err := l.takeFor(ctx, m, key, n)
+	var (
+		d   Decision
+		g   grant
+		err error
+	)
+	if l.remote == nil { // the local tier, without takeFor's extra layer of copying
+		d, _, g = l.take(m, key, n, 0)
+	} else {
+		d, g, err = l.allowRemote(ctx, m, key, n)
+	}
 	if l.observe != nil {
 		l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over, Err: err})
 	}
