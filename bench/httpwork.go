@@ -142,6 +142,10 @@ func PrepareHTTP(im HTTPImpl, wl HTTPWorkload, ops int) (loop func(Nexter), chec
 // run is its burst.
 var SpoofConfig = Config{Rate: 1.0 / 3600, Burst: 10}
 
+// SpoofScenario names the spoofing scenario's results in TestCorrectness's
+// output.
+const SpoofScenario = "header spoofing"
+
 // SpoofRequests is how many requests the spoofing client sends.
 const SpoofRequests = 1000
 

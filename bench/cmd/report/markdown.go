@@ -21,10 +21,11 @@ func renderMarkdown(r *report) string {
 	writeNotLeading(w, r)
 	writeImpls(w)
 	writeSpeed(w, r)
+	writeHTTP(w, r)
+	writeRedis(w, r)
 	writeMemory(w, r)
 	writeCorrectness(w, r)
 	writeProblems(w, r)
-	writeNotYet(w)
 	writeHowTo(w)
 	return b.String()
 }
@@ -39,7 +40,8 @@ func renderHeadline(r *report) string {
 
 func writeHowTo(w writer) {
 	w("\n## Running it\n\n")
-	w("- `cd bench && go test ./...`: a smoke run of every adapter through every workload, memory measurement and correctness scenario, at small sizes, with the same checks (seconds).\n")
+	w("- `cd bench && go test ./...`: a smoke run of every adapter (limiters, HTTP middlewares, Redis) through every workload, memory measurement and correctness scenario, at small sizes, with the same checks (seconds; the Redis part starts its own redis-server and is skipped with a message when redis-server is not on PATH, unless FLOODGATE_REQUIRE_REDIS=1).\n")
+	w("- `cd bench && go test -run '^$' -bench 'HTTP' -benchmem`: the HTTP middleware benchmarks; `-bench 'Redis(Serial|Parallel)' -benchmem` and `-bench 'Redis(Flood|HotKey)' -benchtime 1x` (flag `-redis.period`) for Redis.\n")
 	w("- `cd bench && go test -run '^$' -bench 'HotKey|ManyKeys|NewKey' -benchmem`: the speed benchmarks alone; `-bench BytesPerKey -benchtime 1x` and `-bench SprayMemory -benchtime 1x` (flags `-memkeys`, `-spraykeys`) for memory.\n")
 	w("- `cd bench && go run ./cmd/report` writes this file, `ratios.svg` and `results/` (`-quick` for a rough pass under a minute, `-render results/report.json` to re-render saved measurements).\n")
 	w("- Adding an implementation is one adapter file (an `Impl` with a `New(Config) (Limiter, error)`) and a line in `Impls()`.\n")
@@ -99,6 +101,8 @@ func writeHeadline(w writer, r *report) {
 		w(" %s |\n", overSummary(r.Correctness, im))
 	}
 	w("\n")
+	writeHeadlineHTTP(w, r)
+	writeHeadlineRedis(w, r)
 }
 
 func displayName(im bench.Impl) string {
@@ -301,7 +305,8 @@ func writeCorrectness(w writer, r *report) {
 			}
 		}
 	}
-	w("\nHeader spoofing with default settings (scenario d of the issue) needs the HTTP middleware and is not measured yet.\n\n")
+	w("\n")
+	writeSpoofing(w, r)
 }
 
 func settings(c bench.Config) string {
@@ -320,7 +325,7 @@ func settings(c bench.Config) string {
 
 func writeProblems(w writer, r *report) {
 	var errs []string
-	for _, s := range []step{r.Speed, r.Memory, r.Correctness.step} {
+	for _, s := range []step{r.Speed, r.Redis.step, r.Memory, r.Correctness.step} {
 		errs = append(errs, s.Errors...)
 	}
 	if len(errs) == 0 {
@@ -330,11 +335,4 @@ func writeProblems(w writer, r *report) {
 	for _, e := range errs {
 		w("```\n%s\n```\n\n", e)
 	}
-}
-
-func writeNotYet(w writer) {
-	w("## Not measured yet\n\n")
-	w("HTTP middleware overhead over a bare handler, header spoofing with default settings, and the Redis tier ")
-	w("(go-redis/redis_rate, ulule's Redis store, serial and parallel, round trips per admitted request) ")
-	w("wait for floodgate's nethttpmw, echomw and store packages; the harness takes them as further workloads and adapters.\n")
 }

@@ -79,6 +79,23 @@ func writeNotLeading(w writer, r *report) {
 		check(r.Speed, wl.Name, "ns/op")
 	}
 	check(r.Memory, "BytesPerKey", "B/key")
+	for _, wl := range bench.HTTPWorkloads() {
+		for _, im := range httpMiddlewares() {
+			if isFloodgateHTTP(im) {
+				continue
+			}
+			if ratio, ok := r.Speed.ratioTo(wl.Name, im.Name, httpRef(im), "overhead-ns/op"); ok && ratio < 1 {
+				losses = append(losses, loss{wl.Name, im.Name, "overhead-ns/op", ratio})
+			}
+		}
+	}
+	for _, b := range []string{"RedisSerial", "RedisParallel"} {
+		for _, im := range bench.RedisImpls() {
+			if ratio, ok := r.Redis.ratio(b, im.Name, "ns/op"); ok && im.Name != reference && ratio < 1 {
+				losses = append(losses, loss{b, im.Name, "ns/op", ratio})
+			}
+		}
+	}
 	w("## Where floodgate does not lead\n\n")
 	if len(losses) == 0 {
 		w("Nowhere in this run: floodgate is at least as fast as every peer and baseline on every workload, and at least as small per key.\n\n")
@@ -93,6 +110,15 @@ func writeNotLeading(w writer, r *report) {
 		}
 		w("- **%s, %s**: %s of floodgate's %s%s. %s\n", l.what, l.impl, fmtRatio(l.ratio), l.unit, qualify(r, l.what, l.impl, l.unit), why)
 	}
+	for _, p := range bench.PacedScenarios() {
+		for _, im := range bench.RedisImpls() {
+			if run, ok := r.Redis.median(p.Name, im.Name, "admitted"); ok && im.Name == reference {
+				if m, _ := r.Redis.median(p.Name, im.Name, "max"); run > m {
+					w("- **%s**: floodgate admitted %.0f, over the maximum of %.0f. This is a bug.\n", p.Name, run, m)
+				}
+			}
+		}
+	}
 	for _, s := range bench.Scenarios() {
 		if run, _, ok := r.Correctness.worst(s.Name, reference); ok && run.Admitted > run.Max {
 			w("- **correctness, %s**: floodgate admitted %d, over the maximum of %d. This is a bug.\n", s.Name, run.Admitted, run.Max)
@@ -104,17 +130,29 @@ func writeNotLeading(w writer, r *report) {
 // qualify qualifies a loss: the CPU-time ratio of a speed benchmark, and
 // whether the two sides' ranges over the rounds overlap.
 func qualify(r *report, b, impl, unit string) string {
-	s := r.Speed
-	if b == "BytesPerKey" {
+	s, ref := r.Speed, reference
+	switch {
+	case b == "BytesPerKey":
 		s = r.Memory
+	case strings.HasPrefix(b, "Redis"):
+		s = r.Redis.step
+	case strings.HasPrefix(b, "HTTP"):
+		if im, ok := bench.LookupHTTP(impl); ok {
+			ref = httpRef(im)
+		}
 	}
 	var parts []string
-	if unit == "ns/op" {
+	switch unit {
+	case "ns/op":
 		if cr, ok := s.ratio(b, impl, "cpu-ns/op"); ok {
 			parts = append(parts, fmt.Sprintf("CPU time per decision %s", fmtRatio(cr)))
 		}
+	case "overhead-ns/op":
+		if cr, ok := s.ratioTo(b, impl, ref, "overhead-cpu-ns/op"); ok {
+			parts = append(parts, fmt.Sprintf("CPU-time overhead %s", fmtRatio(cr)))
+		}
 	}
-	if overlap(s.values(b, impl, unit), s.values(b, reference, unit)) {
+	if overlap(s.values(b, impl, unit), s.values(b, ref, unit)) {
 		parts = append(parts, "ranges over the rounds overlap")
 	}
 	if len(parts) == 0 {
