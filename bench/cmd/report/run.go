@@ -72,7 +72,7 @@ func (r *runner) speed(ctx context.Context, p plan) step {
 	start := time.Now()
 	var s step
 	// Keep the time the correctness and memory steps need.
-	reserve := time.Duration(float64(p.Budget) * 0.5)
+	reserve := time.Duration(float64(p.Budget) * 0.6)
 	deadline, _ := ctx.Deadline()
 	names := make([]string, 0, 6)
 	for _, w := range bench.Workloads() {
@@ -237,7 +237,7 @@ func (r *runner) redis(ctx context.Context, p plan) (redisStep, error) {
 		return s, nil
 	}
 	// Keep the time the correctness and memory steps need.
-	reserve := time.Duration(float64(p.Budget) * 0.45)
+	reserve := time.Duration(float64(p.Budget) * 0.5)
 	deadline, _ := ctx.Deadline()
 	for round := range p.RedisRounds {
 		if round > 0 && time.Until(deadline)-reserve < time.Since(start)/time.Duration(round) {
