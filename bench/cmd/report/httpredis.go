@@ -113,7 +113,7 @@ func redisCell(s step, b string, im bench.RedisImpl, unit string) string {
 
 func writeHTTP(w writer, r *report) {
 	w("## HTTP middleware\n\n")
-	w("Each middleware wraps the bare handler of its framework (`http.go`); requests come from %d clients (RemoteAddr 203.0.x.y), ", bench.HTTPClients)
+	w("Each middleware wraps the bare handler of its framework (`http.go`); requests come from %d,%03d clients (RemoteAddr 203.0.x.y), ", bench.HTTPClients/1000, bench.HTTPClients%1000)
 	w("each of which sent one request (admitted) before the timer started; `b.RunParallel` sends them from every core, as a server would, through a ResponseWriter that keeps only the headers and the status. ")
 	w("Each benchmark checks its own workload: on the allowed path every response must be 200, on the denied path every middleware response must be 429 (a bare handler always answers 200). ")
 	w("Overhead is the middleware's ns/op minus its bare handler's in the same round; the ratio is each peer's overhead ÷ that of floodgate's middleware for the same framework (nethttpmw for net/http, echomw for Echo), taken within each round, median over %d rounds. ", r.Speed.Done)
@@ -155,7 +155,7 @@ func writeHTTP(w writer, r *report) {
 
 func writeSpoofing(w writer, r *report) {
 	w("### Header spoofing with default settings\n\n")
-	w("One TCP peer (RemoteAddr 198.51.100.7) sends %d requests through each middleware with its library's default identity settings (or, where the library has no default, the RemoteAddr key function its documentation names first; see the HTTP table), ", bench.SpoofRequests)
+	w("One TCP peer (RemoteAddr 198.51.100.7) sends %d requests through each middleware with its library's default identity settings (or, where the library has no default key, the RemoteAddr key function named in the HTTP table), ", bench.SpoofRequests)
 	w("each request with a new address in X-Forwarded-For, X-Real-IP, True-Client-IP and Forwarded. Policy %s: the most one client may get is its burst. ", bench.SpoofConfig)
 	w("`go test` (TestCorrectness, TestSpoofSmoke) fails unless floodgate's middlewares admit exactly Burst.\n\n")
 	w("| middleware | admitted / max |\n|---|---:|\n")
@@ -165,7 +165,7 @@ func writeSpoofing(w writer, r *report) {
 	w("\n")
 	for _, im := range httpMiddlewares() {
 		if run, _, ok := r.Correctness.worst(bench.SpoofScenario, im.Name); ok && run.Admitted > run.Max {
-			w("- **%s**: %d admitted, %d× the maximum. %s\n", im.Name, run.Admitted, run.Admitted/max(run.Max, 1), im.Identity)
+			w("- **%s**: %d admitted, %d× the maximum. Its default identity: %s.\n", im.Name, run.Admitted, run.Admitted/max(run.Max, 1), im.Identity)
 		}
 	}
 	w("\n")

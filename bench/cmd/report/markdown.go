@@ -35,7 +35,7 @@ func renderHeadline(r *report) string {
 	var b strings.Builder
 	writeHeadline(func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }, r)
 	b.WriteString("From `" + r.Command + "` on " + r.Start.Format("2006-01-02") + "; full tables, deviations and the correctness scenarios in [bench/README.md](bench/README.md).\n")
-	return strings.Replace(b.String(), "(#correctness)", "(bench/README.md#correctness)", 1)
+	return strings.ReplaceAll(b.String(), "](#", "](bench/README.md#")
 }
 
 func writeHowTo(w writer) {
@@ -64,7 +64,13 @@ func writeRun(w writer, r *report) {
 	w("| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", m.LoadStart, r.LoadAfter)
 	w("| speed | %d interleaved rounds (every implementation once per round), `-benchtime=%s` each, `-benchmem` |\n", r.Speed.Done, p.BenchTime)
 	w("| memory | bytes per key at %s keys, %d repetitions, each in its own process; heap after a %s-key spray |\n", count(p.MemKeys), p.MemCount, count(p.SprayKeys))
-	w("| correctness | %d runs of each scenario; contention runs last %v |\n\n", r.Correctness.Done, p.Contention)
+	w("| HTTP middleware | in the same speed rounds: every bare handler and middleware once per round, `-benchtime=%s`, every core |\n", p.BenchTime)
+	if r.Redis.Omitted != "" {
+		w("| Redis | not measured: %s |\n", r.Redis.Omitted)
+	} else {
+		w("| Redis | %d interleaved rounds against one redis-server on 127.0.0.1 per benchmark process: serial and parallel `-benchtime=%s`, paced runs of %v |\n", r.Redis.Done, p.BenchTime, p.RedisPeriod)
+	}
+	w("| correctness | %d runs of each scenario; contention runs last %v; header spoofing: %d requests through each middleware |\n\n", r.Correctness.Done, p.Contention, bench.SpoofRequests)
 	w("The machine is shared: other engineers were running CPU-heavy builds and tests on its 2 cores during the run, so single numbers are noisy. ")
 	w("Tables show medians; ratios are taken within each round (both sides measured minutes apart at most) and then the median is shown. ")
 	w("Raw benchmark lines (benchstat format) are in [results/raw.txt](results/raw.txt): `go run golang.org/x/perf/cmd/benchstat@latest results/raw.txt`.\n\n")
