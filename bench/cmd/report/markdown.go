@@ -57,7 +57,7 @@ func writeRun(w writer, r *report) {
 	w("| date | %s (UTC) |\n", r.Start.Format("2006-01-02 15:04"))
 	w("| command | `%s` (mode %s, budget %v, took %v) |\n", r.Command, p.Mode, p.Budget, r.Elapsed.Round(time.Second))
 	if def := plans[p.Mode].Budget; p.Budget != def {
-		w("| budget | raised from the default %v: on this shared machine every step ran 2–3× slower than on an idle one (see the load average), and the default budget cut the 10M-key spray short |\n", def)
+		w("| budget | raised from the default %v: an earlier default-budget run of this report on this shared machine (load average above 3) ran out of time in its last 10M-key spray |\n", def)
 	}
 	w("| machine | %s, %d cores, %s memory, %s |\n", m.CPU, m.Cores, m.Memory, m.OS)
 	w("| Go | %s |\n", m.Go)
