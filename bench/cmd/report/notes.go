@@ -105,6 +105,9 @@ func writeNotLeading(w writer, r *report) {
 			}
 			if ratio, ok := r.Speed.ratioTo(wl.Name, im.Name, httpRef(im), "overhead-ns/op"); ok && ratio < 1 {
 				losses = append(losses, loss{wl.Name, im.Name, "overhead-ns/op", ratio})
+			} else if ratio, ok := r.Speed.ratioTo(wl.Name, im.Name, httpRef(im), "overhead-cpu-ns/op"); ok && ratio < 1 {
+				// Ahead in wall time, behind in CPU time: say so too.
+				losses = append(losses, loss{wl.Name, im.Name, "overhead-cpu-ns/op", ratio})
 			}
 		}
 	}
@@ -190,10 +193,13 @@ func overlap(a, b []float64) bool {
 // whose names what a loss is measured against, e.g. "floodgate's ns/op" or
 // "nethttpmw's middleware overhead".
 func whose(b, impl, unit string) string {
-	if unit == "overhead-ns/op" {
+	if unit == "overhead-ns/op" || unit == "overhead-cpu-ns/op" {
 		ref := reference
 		if im, ok := bench.LookupHTTP(impl); ok {
 			ref = httpRef(im)
+		}
+		if unit == "overhead-cpu-ns/op" {
+			return ref + "'s CPU-time overhead over the bare handler (its wall-time overhead is lower than this peer's: see the HTTP table)"
 		}
 		return ref + "'s middleware overhead (ns per request over the bare handler)"
 	}
