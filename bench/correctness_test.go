@@ -53,6 +53,20 @@ func TestCorrectness(t *testing.T) {
 			}
 		}
 	}
+	for _, im := range HTTPImpls() {
+		if im.Bare == "" {
+			continue
+		}
+		o, err := Spoof(im, SpoofRequests)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-10s %-10s: admitted %d of %d spoofed requests, max %d", SpoofScenario, im.Name, o.Admitted, SpoofRequests, o.Max)
+		results = append(results, CorrectnessResult{SpoofScenario, im.Name, 0, o.Admitted, o.Max, int64(o.Elapsed)})
+		if isFloodgateHTTP(im) && o.Admitted != SpoofConfig.Burst {
+			t.Errorf("%s/%s: admitted %d, want exactly Burst %d", SpoofScenario, im.Name, o.Admitted, SpoofConfig.Burst)
+		}
+	}
 	if *correctnessOut == "" {
 		return
 	}

@@ -27,6 +27,7 @@ type report struct {
 	Speed       step
 	Memory      step
 	Correctness correctness
+	Redis       redisStep
 }
 
 func readMachine() machine {

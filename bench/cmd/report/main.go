@@ -37,13 +37,19 @@ type plan struct {
 	SprayKeys  int           // keys of the spray
 	Runs       int           // correctness runs
 	Contention time.Duration // correctness run length
+	// RedisRounds is the rounds of Redis benchmarks, RedisPeriod the
+	// length of one paced round-trip run.
+	RedisRounds int
+	RedisPeriod time.Duration
 }
 
 var plans = map[string]plan{
 	"default": {Mode: "default", Budget: 9*time.Minute + 30*time.Second, Rounds: 5, BenchTime: "300ms",
-		MemKeys: 1_000_000, MemCount: 3, SprayKeys: 10_000_000, Runs: 3, Contention: 1500 * time.Millisecond},
+		MemKeys: 1_000_000, MemCount: 3, SprayKeys: 10_000_000, Runs: 3, Contention: 1500 * time.Millisecond,
+		RedisRounds: 3, RedisPeriod: time.Second},
 	"quick": {Mode: "quick", Budget: 55 * time.Second, Rounds: 3, BenchTime: "30ms",
-		MemKeys: 100_000, MemCount: 1, SprayKeys: 300_000, Runs: 1, Contention: 300 * time.Millisecond},
+		MemKeys: 100_000, MemCount: 1, SprayKeys: 300_000, Runs: 1, Contention: 300 * time.Millisecond,
+		RedisRounds: 1, RedisPeriod: 200 * time.Millisecond},
 }
 
 func main() {
@@ -99,6 +105,9 @@ func run(p plan, out string) error {
 	}
 	runner := &runner{bin: bin, raw: &strings.Builder{}}
 	r.Speed = runner.speed(ctx, p)
+	if r.Redis, err = runner.redis(ctx, p); err != nil {
+		return err
+	}
 	r.Correctness = runner.correctness(ctx, p, filepath.Join(tmp, "correctness.json"))
 	r.Memory = runner.memory(ctx, p)
 	r.Elapsed = time.Since(start)

@@ -21,10 +21,11 @@ func renderMarkdown(r *report) string {
 	writeNotLeading(w, r)
 	writeImpls(w)
 	writeSpeed(w, r)
+	writeHTTP(w, r)
+	writeRedis(w, r)
 	writeMemory(w, r)
 	writeCorrectness(w, r)
 	writeProblems(w, r)
-	writeNotYet(w)
 	writeHowTo(w)
 	return b.String()
 }
@@ -34,12 +35,13 @@ func renderHeadline(r *report) string {
 	var b strings.Builder
 	writeHeadline(func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }, r)
 	b.WriteString("From `" + r.Command + "` on " + r.Start.Format("2006-01-02") + "; full tables, deviations and the correctness scenarios in [bench/README.md](bench/README.md).\n")
-	return strings.Replace(b.String(), "(#correctness)", "(bench/README.md#correctness)", 1)
+	return strings.ReplaceAll(b.String(), "](#", "](bench/README.md#")
 }
 
 func writeHowTo(w writer) {
 	w("\n## Running it\n\n")
-	w("- `cd bench && go test ./...`: a smoke run of every adapter through every workload, memory measurement and correctness scenario, at small sizes, with the same checks (seconds).\n")
+	w("- `cd bench && go test ./...`: a smoke run of every adapter (limiters, HTTP middlewares, Redis) through every workload, memory measurement and correctness scenario, at small sizes, with the same checks (seconds; the Redis part starts its own redis-server and is skipped with a message when redis-server is not on PATH, unless FLOODGATE_REQUIRE_REDIS=1).\n")
+	w("- `cd bench && go test -run '^$' -bench 'HTTP' -benchmem`: the HTTP middleware benchmarks; `-bench 'Redis(Serial|Parallel)' -benchmem` and `-bench 'Redis(Flood|HotKey)' -benchtime 1x` (flag `-redis.period`) for Redis.\n")
 	w("- `cd bench && go test -run '^$' -bench 'HotKey|ManyKeys|NewKey' -benchmem`: the speed benchmarks alone; `-bench BytesPerKey -benchtime 1x` and `-bench SprayMemory -benchtime 1x` (flags `-memkeys`, `-spraykeys`) for memory.\n")
 	w("- `cd bench && go run ./cmd/report` writes this file, `ratios.svg` and `results/` (`-quick` for a rough pass under a minute, `-render results/report.json` to re-render saved measurements).\n")
 	w("- Adding an implementation is one adapter file (an `Impl` with a `New(Config) (Limiter, error)`) and a line in `Impls()`.\n")
@@ -55,14 +57,20 @@ func writeRun(w writer, r *report) {
 	w("| date | %s (UTC) |\n", r.Start.Format("2006-01-02 15:04"))
 	w("| command | `%s` (mode %s, budget %v, took %v) |\n", r.Command, p.Mode, p.Budget, r.Elapsed.Round(time.Second))
 	if def := plans[p.Mode].Budget; p.Budget != def {
-		w("| budget | raised from the default %v: on this shared machine every step ran 2–3× slower than on an idle one (see the load average), and the default budget cut the 10M-key spray short |\n", def)
+		w("| budget | raised from the default %v: an earlier default-budget run of this report on this shared machine (load average above 3) ran out of time in its last 10M-key spray |\n", def)
 	}
 	w("| machine | %s, %d cores, %s memory, %s |\n", m.CPU, m.Cores, m.Memory, m.OS)
 	w("| Go | %s |\n", m.Go)
 	w("| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", m.LoadStart, r.LoadAfter)
 	w("| speed | %d interleaved rounds (every implementation once per round), `-benchtime=%s` each, `-benchmem` |\n", r.Speed.Done, p.BenchTime)
 	w("| memory | bytes per key at %s keys, %d repetitions, each in its own process; heap after a %s-key spray |\n", count(p.MemKeys), p.MemCount, count(p.SprayKeys))
-	w("| correctness | %d runs of each scenario; contention runs last %v |\n\n", r.Correctness.Done, p.Contention)
+	w("| HTTP middleware | in the same speed rounds: every bare handler and middleware once per round, `-benchtime=%s`, every core |\n", p.BenchTime)
+	if r.Redis.Omitted != "" {
+		w("| Redis | not measured: %s |\n", r.Redis.Omitted)
+	} else {
+		w("| Redis | %d interleaved rounds against one redis-server on 127.0.0.1 per benchmark process: serial and parallel `-benchtime=%s`, paced runs of %v |\n", r.Redis.Done, p.BenchTime, p.RedisPeriod)
+	}
+	w("| correctness | %d runs of each scenario; contention runs last %v; header spoofing: %d requests through each middleware |\n\n", r.Correctness.Done, p.Contention, bench.SpoofRequests)
 	w("The machine is shared: other engineers were running CPU-heavy builds and tests on its 2 cores during the run, so single numbers are noisy. ")
 	w("Tables show medians; ratios are taken within each round (both sides measured minutes apart at most) and then the median is shown. ")
 	w("Raw benchmark lines (benchstat format) are in [results/raw.txt](results/raw.txt): `go run golang.org/x/perf/cmd/benchstat@latest results/raw.txt`.\n\n")
@@ -99,6 +107,8 @@ func writeHeadline(w writer, r *report) {
 		w(" %s |\n", overSummary(r.Correctness, im))
 	}
 	w("\n")
+	writeHeadlineHTTP(w, r)
+	writeHeadlineRedis(w, r)
 }
 
 func displayName(im bench.Impl) string {
@@ -301,7 +311,8 @@ func writeCorrectness(w writer, r *report) {
 			}
 		}
 	}
-	w("\nHeader spoofing with default settings (scenario d of the issue) needs the HTTP middleware and is not measured yet.\n\n")
+	w("\n")
+	writeSpoofing(w, r)
 }
 
 func settings(c bench.Config) string {
@@ -320,7 +331,7 @@ func settings(c bench.Config) string {
 
 func writeProblems(w writer, r *report) {
 	var errs []string
-	for _, s := range []step{r.Speed, r.Memory, r.Correctness.step} {
+	for _, s := range []step{r.Speed, r.Redis.step, r.Memory, r.Correctness.step} {
 		errs = append(errs, s.Errors...)
 	}
 	if len(errs) == 0 {
@@ -330,11 +341,4 @@ func writeProblems(w writer, r *report) {
 	for _, e := range errs {
 		w("```\n%s\n```\n\n", e)
 	}
-}
-
-func writeNotYet(w writer) {
-	w("## Not measured yet\n\n")
-	w("HTTP middleware overhead over a bare handler, header spoofing with default settings, and the Redis tier ")
-	w("(go-redis/redis_rate, ulule's Redis store, serial and parallel, round trips per admitted request) ")
-	w("wait for floodgate's nethttpmw, echomw and store packages; the harness takes them as further workloads and adapters.\n")
 }

@@ -72,10 +72,13 @@ func (r *runner) speed(ctx context.Context, p plan) step {
 	start := time.Now()
 	var s step
 	// Keep the time the correctness and memory steps need.
-	reserve := time.Duration(float64(p.Budget) * 0.5)
+	reserve := time.Duration(float64(p.Budget) * 0.6)
 	deadline, _ := ctx.Deadline()
-	names := make([]string, 0, 4)
+	names := make([]string, 0, 6)
 	for _, w := range bench.Workloads() {
+		names = append(names, w.Name)
+	}
+	for _, w := range bench.HTTPWorkloads() {
 		names = append(names, w.Name)
 	}
 	pattern := "^Benchmark(" + strings.Join(names, "|") + ")$"
@@ -86,7 +89,7 @@ func (r *runner) speed(ctx context.Context, p plan) step {
 		}
 		logf("speed round %d/%d", round+1, p.Rounds)
 		samples, err := r.bench(ctx, nil, round, "-test.bench="+pattern, "-test.benchtime="+p.BenchTime)
-		s.Samples = append(s.Samples, samples...)
+		s.Samples = append(s.Samples, addOverheads(samples)...)
 		if err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("round %d: %v", round+1, err))
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -210,4 +213,99 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// redisStep is the Redis measurements, or why they were left out.
+type redisStep struct {
+	step
+	Omitted string // set when redis-server is not on PATH
+}
+
+// redis runs the Redis benchmarks in interleaved rounds against one
+// redis-server per benchmark process, which the benchmarks start
+// themselves (internal/redistest). Without redis-server on PATH the step
+// is omitted with a note, unless FLOODGATE_REQUIRE_REDIS=1.
+func (r *runner) redis(ctx context.Context, p plan) (redisStep, error) {
+	start := time.Now()
+	var s redisStep
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("FLOODGATE_REQUIRE_REDIS") == "1" {
+			return s, fmt.Errorf("redis-server is not on PATH, and FLOODGATE_REQUIRE_REDIS=1 requires the Redis measurements")
+		}
+		s.Omitted = "redis-server was not on PATH when this report was made (apt-get install redis-server), so the Redis measurements were left out"
+		logf("%s", s.Omitted)
+		return s, nil
+	}
+	// Keep the time the correctness and memory steps need.
+	reserve := time.Duration(float64(p.Budget) * 0.5)
+	deadline, _ := ctx.Deadline()
+	for round := range p.RedisRounds {
+		if round > 0 && time.Until(deadline)-reserve < time.Since(start)/time.Duration(round) {
+			s.Cut = fmt.Sprintf("stopped after %d of %d rounds to stay within the %v budget", round, p.RedisRounds, p.Budget)
+			break
+		}
+		logf("Redis round %d/%d", round+1, p.RedisRounds)
+		env := []string{"FLOODGATE_REQUIRE_REDIS=1"} // redis-server is on PATH: a skip would be a failure
+		failed := false
+		for _, args := range [][]string{
+			{"-test.bench=^BenchmarkRedis(Serial|Parallel)$", "-test.benchtime=" + p.BenchTime},
+			{"-test.bench=^BenchmarkRedis(Flood|HotKey)$", "-test.benchtime=1x", "-redis.period=" + p.RedisPeriod.String()},
+		} {
+			samples, err := r.bench(ctx, env, round, args...)
+			s.Samples = append(s.Samples, samples...)
+			if err != nil {
+				s.Errors = append(s.Errors, fmt.Sprintf("Redis round %d: %v", round+1, err))
+				failed = true
+				if errors.Is(err, context.DeadlineExceeded) {
+					s.Cut = "cut by the time budget"
+					s.Elapsed = time.Since(start)
+					return s, nil
+				}
+			}
+		}
+		if !failed {
+			s.Done++
+		}
+	}
+	s.Elapsed = time.Since(start)
+	return s, nil
+}
+
+// addOverheads gives every HTTP middleware sample its overhead over the bare
+// handler it wraps, measured in the same round (the same process, minutes
+// apart at most): ns/op and cpu-ns/op minus the bare handler's.
+func addOverheads(samples []sample) []sample {
+	bare := map[string]sample{}
+	for _, x := range samples {
+		if im, ok := bench.LookupHTTP(x.Impl); ok && im.Bare == "" && isHTTPBench(x.Bench) {
+			bare[x.Bench+"/"+x.Impl] = x
+		}
+	}
+	for _, x := range samples {
+		im, ok := bench.LookupHTTP(x.Impl)
+		if !ok || im.Bare == "" || !isHTTPBench(x.Bench) {
+			continue
+		}
+		b, ok := bare[x.Bench+"/"+im.Bare]
+		if !ok {
+			continue
+		}
+		for _, unit := range []string{"ns/op", "cpu-ns/op"} {
+			v, ok1 := x.Values[unit]
+			bv, ok2 := b.Values[unit]
+			if ok1 && ok2 {
+				x.Values["overhead-"+unit] = v - bv
+			}
+		}
+	}
+	return samples
+}
+
+func isHTTPBench(name string) bool {
+	for _, w := range bench.HTTPWorkloads() {
+		if w.Name == name {
+			return true
+		}
+	}
+	return false
 }

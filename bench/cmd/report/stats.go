@@ -41,9 +41,14 @@ func (s step) median(b, impl, unit string) (float64, bool) {
 // ratio is impl's unit divided by floodgate's: the median over rounds of
 // the ratio within each round, so that a noisy moment hits both sides.
 func (s step) ratio(b, impl, unit string) (float64, bool) {
+	return s.ratioTo(b, impl, reference, unit)
+}
+
+// ratioTo is impl's unit divided by ref's, per round, median over rounds.
+func (s step) ratioTo(b, impl, refImpl, unit string) (float64, bool) {
 	ref := map[int]float64{}
 	for _, x := range s.Samples {
-		if v, ok := x.Values[unit]; ok && x.Bench == b && x.Impl == reference {
+		if v, ok := x.Values[unit]; ok && x.Bench == b && x.Impl == refImpl {
 			ref[x.Round] = v
 		}
 	}

@@ -11,17 +11,61 @@ import (
 // A panel is one chart of ratios: one bar per peer.
 type panel struct {
 	title string
-	step  step
-	bench string
-	unit  string
+	rows  []svgRow
+}
+
+// An svgRow is one peer's bar: its ratio to floodgate, if measured.
+type svgRow struct {
+	label string
+	ratio float64
+	ok    bool
 }
 
 func panels(r *report) []panel {
+	var peers []string
+	for _, im := range bench.Impls() {
+		if im.Name != reference {
+			peers = append(peers, im.Name)
+		}
+	}
+	rows := func(s step, b, unit string, names []string) []svgRow {
+		var rs []svgRow
+		for _, n := range names {
+			v, ok := s.ratio(b, n, unit)
+			rs = append(rs, svgRow{n, v, ok})
+		}
+		return rs
+	}
 	ps := []panel{}
 	for _, w := range bench.Workloads() {
-		ps = append(ps, panel{w.Name + " (ns/op)", r.Speed, w.Name, "ns/op"})
+		ps = append(ps, panel{w.Name + " (ns/op)", rows(r.Speed, w.Name, "ns/op", peers)})
 	}
-	ps = append(ps, panel{"BytesPerKey (B/key)", r.Memory, "BytesPerKey", "B/key"})
+	ps = append(ps, panel{"BytesPerKey (B/key)", rows(r.Memory, "BytesPerKey", "B/key", peers)})
+	for _, w := range bench.HTTPWorkloads() {
+		var rs []svgRow
+		for _, im := range httpMiddlewares() {
+			if isFloodgateHTTP(im) {
+				continue
+			}
+			v, ok := r.Speed.ratioTo(w.Name, im.Name, httpRef(im), "overhead-ns/op")
+			rs = append(rs, svgRow{im.Name, v, ok})
+		}
+		ps = append(ps, panel{w.Name + " (middleware overhead ns/op, ÷ nethttpmw or echomw for the same framework)", rs})
+	}
+	if r.Redis.Omitted == "" {
+		var names []string
+		for _, im := range bench.RedisImpls() {
+			if im.Name != reference {
+				names = append(names, im.Name)
+			}
+		}
+		for _, b := range []string{"RedisSerial", "RedisParallel"} {
+			ps = append(ps, panel{b + " (ns/op)", rows(r.Redis.step, b, "ns/op", names)})
+		}
+		for _, p := range bench.PacedScenarios() {
+			ps = append(ps, panel{p.Name + " (round trips per admitted request)", rows(r.Redis.step, p.Name, "rt/admit", names)})
+		}
+	}
 	return ps
 }
 
@@ -49,15 +93,11 @@ func xOf(ratio float64) float64 {
 // renderSVG draws every peer's ratio to floodgate, one panel per workload.
 // Bars right of 1× mean floodgate is faster (or smaller); left, the peer is.
 func renderSVG(r *report) string {
-	var peers []bench.Impl
-	for _, im := range bench.Impls() {
-		if im.Name != reference {
-			peers = append(peers, im)
-		}
-	}
 	ps := panels(r)
-	panelH := titleH + len(peers)*rowH + panelGap
-	height := headerH + len(ps)*panelH + 30
+	height := headerH + 30
+	for _, p := range ps {
+		height += titleH + len(p.rows)*rowH + panelGap
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", svgWidth, height, svgWidth, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -67,7 +107,7 @@ func renderSVG(r *report) string {
 	y := headerH
 	for _, p := range ps {
 		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+16, esc(p.title))
-		top, bottom := y+titleH-4, y+titleH+len(peers)*rowH
+		top, bottom := y+titleH-4, y+titleH+len(p.rows)*rowH
 		for l := minLog; l <= maxLog; l++ {
 			x := xOf(math.Exp2(l))
 			stroke := "#ddd"
@@ -76,11 +116,11 @@ func renderSVG(r *report) string {
 			}
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>`+"\n", x, top, x, bottom, stroke)
 		}
-		for i, im := range peers {
+		for i, row := range p.rows {
 			ry := y + titleH + i*rowH
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW, ry+12, esc(im.Name))
-			ratio, ok := p.step.ratio(p.bench, benchName(im), p.unit)
-			if !ok {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW, ry+12, esc(row.label))
+			ratio := row.ratio
+			if !row.ok {
 				fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#888">not measured</text>`+"\n", xOf(1)+4, ry+12)
 				continue
 			}
@@ -93,7 +133,7 @@ func renderSVG(r *report) string {
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0, ry+2, math.Max(x1-x0, 1), barHeight, color)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="%s">%s</text>`+"\n", tx, ry+12, anchor, fmtRatio(ratio))
 		}
-		y += panelH
+		y += titleH + len(p.rows)*rowH + panelGap
 	}
 	for l := minLog; l <= maxLog; l++ {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#444">%s</text>`+"\n", xOf(math.Exp2(l)), y+4, fmtRatio(math.Exp2(l)))
