@@ -148,6 +148,22 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // still the one to apply; or when ctx ended first (Decision zero, denied).
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
 	m := l.pm.Load()
+	// The fast path: a tracked key, on a plain local limiter. One branch
+	// covers every case it does not handle.
+	if n >= 1 && n <= m.n && !m.inf && l.remote == nil && l.observe == nil && !l.closed.Load() {
+		if b, ok := l.table.lookup(key); ok {
+			now := l.now() // read after the lookup: the decision is as late as it can be
+			if d, live := b.allow(m, now, n); live {
+				l.stats.count(spreadOf(b)^uint64(now), d.Allowed, false)
+				return d, nil
+			}
+		}
+	}
+	return l.allowN(ctx, m, key, n)
+}
+
+// allowN is AllowN beyond the fast path.
+func (l *Limiter) allowN(ctx context.Context, m *policyMath, key string, n int) (Decision, error) {
 	if err := l.check(m, n); err != nil {
 		return Decision{}, err
 	}
@@ -159,7 +175,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 		g   grant
 		err error
 	)
-	if l.remote == nil { // the local tier, without takeFor's extra layer of copying
+	if l.remote == nil {
 		d, _, g = l.take(m, key, n, 0)
 	} else {
 		d, g, err = l.allowRemote(ctx, m, key, n)
