@@ -10,17 +10,27 @@ import (
 
 // A bucket is one client's token bucket. It reproduces rate.Limiter's
 // arithmetic exactly (same float64 operations in the same order, see
-// policyMath) in 24 bytes instead of rate.Limiter's 80, and it carries the
+// policyMath) in 32 bytes instead of rate.Limiter's 80, and it carries the
 // sweeper's retire mark under the same lock, so checking the mark costs
 // nothing extra on the request path.
 //
 // last is the time of the last update in nanoseconds since the limiter's
 // epoch, or one of the marks below. Marks are negative; real times are not.
+//
+// allowed and denied count the bucket's decisions for Stats, under the lock
+// the decision holds anyway: a shared counter, even striped, is written by
+// every core and costs a cache-line transfer per request (measured: ~50 ns
+// of a ~150 ns decision with two cores on 100,000 keys). They move to the
+// limiter's counters when the bucket is retired or a count grows large.
 type bucket struct {
-	mu     sync.Mutex
-	tokens float64
-	last   int64
+	mu              sync.Mutex
+	allowed, denied uint32
+	tokens          float64
+	last            int64
 }
+
+// spillAt is the count at which a bucket moves its counts to the limiter's.
+const spillAt = 1 << 31
 
 const (
 	// retired: the sweeper (or Reset) has taken this bucket out of use. It
@@ -131,7 +141,7 @@ func remaining(tokens float64) int {
 // take applies one request of cost n at now, reserving up to maxWait ahead
 // (see policyMath.take). live is false if the bucket is retired or pending;
 // the bucket is then unchanged and the other results are meaningless.
-func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration) (d Decision, wait time.Duration, live bool) {
+func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters) (d Decision, wait time.Duration, live bool) {
 	b.mu.Lock()
 	if b.last < 0 {
 		b.mu.Unlock()
@@ -145,6 +155,12 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration) (d
 	left, ok, exact := p.decide(tokens, n, maxWait)
 	if ok { // like rate.Limiter, a denial leaves the state as it was
 		b.tokens, b.last = left, now
+		b.allowed++
+	} else {
+		b.denied++
+	}
+	if b.allowed >= spillAt || b.denied >= spillAt {
+		b.spill(c)
 	}
 	b.mu.Unlock()
 	d, wait = p.decision(tokens, left, ok, exact) // the float work, outside the lock
@@ -152,9 +168,28 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration) (d
 }
 
 // allow is take for AllowN: no reservation ahead.
-func (b *bucket) allow(p *policyMath, now int64, n int) (Decision, bool) {
-	d, _, live := b.take(p, now, n, 0)
+func (b *bucket) allow(p *policyMath, now int64, n int, c *counters) (Decision, bool) {
+	d, _, live := b.take(p, now, n, 0, c)
 	return d, live
+}
+
+// spill moves b's counts to c. The caller holds b.mu.
+func (b *bucket) spill(c *counters) {
+	if c != nil && b.allowed|b.denied != 0 {
+		c.add(spreadOf(b), uint64(b.allowed), uint64(b.denied))
+	}
+	b.allowed, b.denied = 0, 0
+}
+
+// counts adds b's counts to s unless b is retired (its counts are in the
+// limiter's already).
+func (b *bucket) counts(s *Stats) {
+	b.mu.Lock()
+	if b.last != retired {
+		s.Allowed += uint64(b.allowed)
+		s.Denied += uint64(b.denied)
+	}
+	b.mu.Unlock()
 }
 
 // refund gives back n tokens taken from b by a request that did not go
@@ -173,7 +208,7 @@ func (b *bucket) refund(p *policyMath, n int) {
 // retire marks the bucket retired if it has refilled to burst at now, which
 // makes it indistinguishable from a new bucket, and reports whether it is
 // retired.
-func (b *bucket) retire(p *policyMath, now int64) bool {
+func (b *bucket) retire(p *policyMath, now int64, c *counters) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
@@ -185,13 +220,15 @@ func (b *bucket) retire(p *policyMath, now int64) bool {
 		return false
 	}
 	b.last = retired
+	b.spill(c)
 	return true
 }
 
 // retireNow marks the bucket retired whatever it holds (for Reset).
-func (b *bucket) retireNow() {
+func (b *bucket) retireNow(c *counters) {
 	b.mu.Lock()
 	b.last = retired
+	b.spill(c)
 	b.mu.Unlock()
 }
 

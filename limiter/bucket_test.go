@@ -38,7 +38,7 @@ func TestBucketTable(t *testing.T) {
 	b := &bucket{tokens: p.burst}
 	oracle := rate.NewLimiter(10, 3)
 	for i, s := range steps {
-		d, live := b.allow(&p, ns(s.at), s.n)
+		d, live := b.allow(&p, ns(s.at), s.n, nil)
 		if !live {
 			t.Fatalf("step %d: bucket not live", i)
 		}
@@ -75,7 +75,7 @@ func TestBucketModel(t *testing.T) {
 			now += randomStep(rng, p.limit)
 			n := 1 + rng.IntN(p.n)
 			at := t0.Add(time.Duration(now))
-			d, _ := b.allow(&p, now, n)
+			d, _ := b.allow(&p, now, n, nil)
 			if want := oracle.AllowN(at, n); d.Allowed != want {
 				t.Fatalf("iter %d step %d (%v/s burst %d, n %d at %v): allowed %v, rate.Limiter says %v",
 					iter, step, p.limit, p.n, n, time.Duration(now), d.Allowed, want)
@@ -122,21 +122,21 @@ func randomStep(rng *rand.Rand, limit float64) int64 {
 func TestBucketRetire(t *testing.T) {
 	p := policyMath{limit: 1, burst: 2, n: 2}
 	b := &bucket{tokens: p.burst}
-	b.allow(&p, 0, 1)
-	if b.retire(&p, ns(999*time.Millisecond)) {
+	b.allow(&p, 0, 1, nil)
+	if b.retire(&p, ns(999*time.Millisecond), nil) {
 		t.Fatal("retire(just under a refill) = true, want false: the bucket is not full")
 	}
-	if !b.retire(&p, ns(time.Second)) {
+	if !b.retire(&p, ns(time.Second), nil) {
 		t.Fatal("retire(after refill) = false, want true")
 	}
-	if _, live := b.allow(&p, ns(time.Second), 1); live {
+	if _, live := b.allow(&p, ns(time.Second), 1, nil); live {
 		t.Fatal("allow on a retired bucket reported live")
 	}
-	if !b.retire(&p, ns(time.Second)) {
+	if !b.retire(&p, ns(time.Second), nil) {
 		t.Fatal("retire on a retired bucket = false, want true (so a sweeper can delete it)")
 	}
 	pend := &bucket{last: pending}
-	if pend.retire(&p, ns(time.Hour)) {
+	if pend.retire(&p, ns(time.Hour), nil) {
 		t.Fatal("retire on a pending bucket = true, want false")
 	}
 }
@@ -159,7 +159,7 @@ func FuzzBucket(f *testing.F) {
 		for i := 0; i+1 < len(ops); i += 2 {
 			now += int64(ops[i]) * int64(ops[i]) * int64(time.Millisecond) / 16
 			n := 1 + int(ops[i+1])%p.n
-			d, _ := b.allow(&p, now, n)
+			d, _ := b.allow(&p, now, n, nil)
 			if want := oracle.AllowN(t0.Add(time.Duration(now)), n); d.Allowed != want {
 				t.Fatalf("op %d (n=%d at %v, %v/s burst %d): allowed %v, rate.Limiter %v", i/2, n, time.Duration(now), p.limit, p.n, d.Allowed, want)
 			}

@@ -52,11 +52,10 @@ type Stats struct {
 	CachedKeys int
 }
 
-// counters are striped over cache-line-sized cells so that parallel
-// requests do not all increment one contended word. A request picks its
-// cell from its bucket's address mixed with the clock reading it already
-// made, which costs a multiply: different keys spread by address, and the
-// requests of one hot key by time.
+// counters hold the counts no live bucket holds: those of retired buckets,
+// and decisions made without a bucket of the table (the overflow bucket,
+// the remote tier). They are striped over cache-line-sized cells so that
+// parallel writers do not all hit one word.
 type counters struct {
 	cells *[numCells]cell // allocated alone, so cells are 64-byte aligned
 }
@@ -73,8 +72,16 @@ type cell struct {
 	_                           [64 - 3*8]byte
 }
 
-// count counts one decision in the cell that spread picks (Fibonacci
-// hashing): requests that should not contend pass different spreads.
+// add adds counts moved out of a bucket (bucket.spill).
+func (c *counters) add(spread uint64, allowed, denied uint64) {
+	x := &c.cells[spread*0x9E3779B97F4A7C15>>(64-cellBits)]
+	x.allowed.Add(allowed)
+	x.denied.Add(denied)
+}
+
+// count counts one decision that no bucket counts (the overflow bucket's,
+// the remote tier's) in the cell that spread picks (Fibonacci hashing):
+// requests that should not contend pass different spreads.
 func (c *counters) count(spread uint64, allowed, overflowed bool) {
 	x := &c.cells[spread*0x9E3779B97F4A7C15>>(64-cellBits)]
 	if allowed {
