@@ -48,6 +48,7 @@
 // # Stats
 //
 // [Limiter.Stats] reports tracked keys and cumulative counts of allowed,
-// denied, overflowed and retired. The counters are striped across cache
-// lines, so counting does not serialise parallel requests.
+// denied, overflowed and retired. Decisions are counted in their buckets,
+// under the lock each decision holds anyway, so counting adds no write that
+// cores share; Stats sums the buckets.
 package limiter

@@ -9,9 +9,9 @@ import (
 
 // Defaults for the options below.
 const (
-	// DefaultMaxKeys caps the tracked keys at 2^20. At the ~120 bytes a
-	// tracked key costs (see the README's measurements), a full table holds
-	// about 125 MiB.
+	// DefaultMaxKeys caps the tracked keys at 2^20. At the ~154 bytes a
+	// tracked key costs (TestMemoryPerKey), a full table holds about
+	// 154 MiB.
 	DefaultMaxKeys = 1 << 20
 	// DefaultSweepInterval is how often idle buckets are retired.
 	DefaultSweepInterval = 30 * time.Second
