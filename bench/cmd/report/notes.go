@@ -29,14 +29,14 @@ var explanations = map[string]string{
 		"a built-in Go map (echo, sethvargo, map+Mutex) finds the entry in one or two loads, and on 2 cores its single lock costs little. " +
 		"The sync.Map baseline walks the same trie. Counting the decision in Stats is about 2% of floodgate's CPU here.",
 	"ManyKeysParallel/sync.Map": "The sync.Map baseline walks the same hash trie as floodgate (the trie Load is 40% of floodgate's CPU in a profile of this benchmark), so the lookups cost the same; " +
-		"per decision floodgate also fills the whole Decision for the headers (policyMath.take, 6% of its CPU), counts it in Stats (2%) and checks the bucket's retire state. " +
+		"per decision floodgate also fills the whole Decision for the headers (policyMath.take, 6% of its CPU), counts it in the bucket and checks the bucket's retire state. " +
 		"Both sides' min–max ranges over the rounds are wide and overlap on this shared machine (see the table).",
 	"NewKeyEveryCall/*": "A new key costs floodgate more than an insert into a plain map: an atomic add on the single counter that enforces the exact key cap (shared by both cores), " +
-		"the key copied into a 16-byte array boxed in an interface, a 24-byte bucket, a sync.Map insert (an entry node and trie nodes) and the pending-bucket handshake with the overflow bucket " +
+		"the key copied into a 16-byte array boxed in an interface, a 32-byte bucket (which also holds its Stats counts), a sync.Map insert (an entry node and trie nodes) and the pending-bucket handshake with the overflow bucket " +
 		"(limiter/overflow.go); see B/op and allocs/op. This is the price of the cap: floodgate's memory stops growing at MaxKeys (see the spray), the unbounded peers' does not.",
 	"NewKeyEveryCall/httprate": "httprate stores no key and no per-key object: it adds a 64-bit hash of the key to a map[uint64]int, " +
 		"so two clients whose keys collide share a counter, and it forgets everything older than two windows.",
-	"BytesPerKey/*": "floodgate's bucket is 24 bytes (rate.Limiter's is 80) and a short key 16 bytes (a fixed array boxed in an interface), but its table is a sync.Map: every key costs an entry node " +
+	"BytesPerKey/*": "floodgate's bucket is 32 bytes with its Stats counts (rate.Limiter's is 80) and a short key 16 bytes (a fixed array boxed in an interface), but its table is a sync.Map: every key costs an entry node " +
 		"and a share of the hash trie's 16-way nodes, about 100 bytes together besides the bucket and the key, " +
 		"where a built-in Go map costs one slot plus growth slack. The sync.Map baseline has the same table with 80-byte rate.Limiter buckets and pays the same overhead.",
 	"HTTPAllowed/echo": "Echo's RateLimiter sets no response header on an admitted request; floodgate's middlewares write the RateLimit-Policy and RateLimit fields on every response, " +
@@ -57,7 +57,7 @@ var explanations = map[string]string{
 		"which counts more when many requests wait on one single-threaded server. The gap closes where it matters: floodgate answers a flooding client from its deny cache and a hot key from prefetch leases, with far fewer round trips (the paced tables).",
 	"BytesPerKey/httprate": "httprate keeps no key and no per-key object: a map[uint64]int entry per key (a 64-bit xxh3 hash, so colliding keys share a counter) " +
 		"in each of its two windows.",
-	"BytesPerKey/sethvargo": "sethvargo's fixed-window bucket (64 bytes) sits in a built-in Go map. floodgate's 24-byte bucket and 16-byte key sit in a sync.Map, whose entry node and " +
+	"BytesPerKey/sethvargo": "sethvargo's fixed-window bucket (64 bytes) sits in a built-in Go map. floodgate's 32-byte bucket and 16-byte key sit in a sync.Map, whose entry node and " +
 		"hash-trie nodes cost about 100 bytes per key.",
 }
 
