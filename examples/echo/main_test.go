@@ -1,10 +1,10 @@
 package main
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"testing/synctest"
+
+	"github.com/floodgate-go/floodgate/internal/exampletest"
 )
 
 // TestServer runs the example's Echo server: a client gets its burst of 10,
@@ -17,25 +17,9 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer closeFn()
-		get := func(path string) int {
-			w := httptest.NewRecorder()
-			e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-			return w.Code
-		}
-		codes := map[int]int{}
-		for range 30 {
-			codes[get("/hello")]++
-		}
-		if codes[200] != 10 || codes[429] != 20 {
-			t.Fatalf("statuses %v, want 10 OK and 20 429", codes)
-		}
-		for range 20 {
-			if c := get("/healthz"); c != 200 {
-				t.Fatalf("/healthz: %d, want 200 (skipped)", c)
-			}
-		}
+		exampletest.CheckServer(t, e)
 	})
 	if _, _, err := newServer("not-a-prefix"); err == nil {
-		t.Fatal("newHandler accepted a bad -trust")
+		t.Fatal("newServer accepted a bad -trust")
 	}
 }
