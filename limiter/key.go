@@ -34,10 +34,8 @@ func makeKey(key string) tableKey {
 		return short16(key)
 	case n < len(key32{}):
 		return short32(key)
-	case n <= MaxKeyLen:
-		return key
 	}
-	return digest(key)
+	return storageKey(key)
 }
 
 func short16(key string) (k key16) {

@@ -253,10 +253,7 @@ func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
 	case g.b != nil:
 		g.b.refund(m, n)
 	case g.over:
-		o := &l.over
-		o.mu.Lock()
-		o.tokens = min(o.tokens+float64(n), m.burst)
-		o.mu.Unlock()
+		l.over.refund(m, n)
 	}
 }
 

@@ -81,3 +81,11 @@ func (l *Limiter) settle(m *policyMath, b *bucket) {
 	b.settle(m, level, now)
 	o.mu.Unlock()
 }
+
+// refund gives back n tokens taken from the overflow bucket (see
+// bucket.refund).
+func (o *overflow) refund(m *policyMath, n int) {
+	o.mu.Lock()
+	o.tokens = min(o.tokens+float64(n), m.burst)
+	o.mu.Unlock()
+}

@@ -72,18 +72,23 @@ type cell struct {
 	_                           [64 - 3*8]byte
 }
 
+// cell is the cell that spread picks (Fibonacci hashing): writers that
+// should not contend pass different spreads.
+func (c *counters) cell(spread uint64) *cell {
+	return &c.cells[spread*0x9E3779B97F4A7C15>>(64-cellBits)]
+}
+
 // add adds counts moved out of a bucket (bucket.spill).
 func (c *counters) add(spread uint64, allowed, denied uint64) {
-	x := &c.cells[spread*0x9E3779B97F4A7C15>>(64-cellBits)]
+	x := c.cell(spread)
 	x.allowed.Add(allowed)
 	x.denied.Add(denied)
 }
 
 // count counts one decision that no bucket counts (the overflow bucket's,
-// the remote tier's) in the cell that spread picks (Fibonacci hashing):
-// requests that should not contend pass different spreads.
+// the remote tier's).
 func (c *counters) count(spread uint64, allowed, overflowed bool) {
-	x := &c.cells[spread*0x9E3779B97F4A7C15>>(64-cellBits)]
+	x := c.cell(spread)
 	if allowed {
 		x.allowed.Add(1)
 	} else {

@@ -26,10 +26,8 @@ func (t *table) lookup(key string) (*bucket, bool) {
 		return t.m.Load(short16(key))
 	case n < len(key32{}):
 		return t.m.Load(short32(key))
-	case n <= MaxKeyLen:
-		return t.m.Load(key)
 	}
-	return t.m.Load(digest(key))
+	return t.m.Load(storageKey(key))
 }
 
 // reserve claims room for one new entry and reports whether there was any.
