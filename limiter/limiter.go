@@ -195,6 +195,7 @@ type grant struct {
 	lease *entry // remote: this entry's prefetched tokens
 	store bool   // remote: a Store round trip
 	local bool   // remote: the FailOpen buckets (b or over are theirs)
+	at    int64  // when the tokens were taken: the bucket's clock, or the Store's (StoreResult.At)
 }
 
 // takeFor is AllowN's decision, with its grant for AllowAll: the local

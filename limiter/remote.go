@@ -138,7 +138,7 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 	r.cell().roundTrips.Add(1)
 	l.record(m, ekey, now, l.now(), res, n)
 	l.stats.count(rand.Uint64(), res.Decision.Allowed, false)
-	return res.Decision, grant{store: res.Decision.Allowed}, nil
+	return res.Decision, grant{store: res.Decision.Allowed, at: res.At}, nil
 }
 
 // A claim is the round trip a request makes on behalf of its instance's
@@ -292,7 +292,7 @@ func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g
 		g.lease.mu.Unlock()
 	case g.store:
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout)
-		err := r.cfg.store.Refund(cctx, key, StoreRequest{Policy: m.policy, Cost: n})
+		err := r.cfg.store.Refund(cctx, key, StoreRequest{Policy: m.policy, Cost: n}, g.at)
 		cancel()
 		if err != nil {
 			r.cell().storeErrors.Add(1)

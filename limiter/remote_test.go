@@ -61,7 +61,7 @@ func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (Sto
 	level := p.advance(b.tokens, b.last, now)
 	left, d, _ := p.take(level, req.Cost, 0)
 	b.tokens, b.last = left, now
-	res := StoreResult{Decision: d}
+	res := StoreResult{Decision: d, At: now}
 	if d.Allowed && req.Extra > 0 && left >= 1 {
 		res.Extra = min(req.Extra, int(left))
 		res.Hold = time.Duration(p.durationFromTokens(p.burst - level + float64(req.Cost)))
@@ -71,7 +71,7 @@ func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (Sto
 	return res, nil
 }
 
-func (s *fakeStore) Refund(ctx context.Context, key string, req StoreRequest) error {
+func (s *fakeStore) Refund(ctx context.Context, key string, req StoreRequest, at int64) error {
 	s.calls.Add(1)
 	if s.fail.Load() {
 		return errFake
@@ -80,8 +80,11 @@ func (s *fakeStore) Refund(ctx context.Context, key string, req StoreRequest) er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b, ok := s.buckets[key]; ok {
-		now := int64(time.Since(s.epoch))
-		b.tokens, b.last = min(p.advance(b.tokens, b.last, now)+float64(req.Cost), p.burst), now
+		now := max(int64(time.Since(s.epoch)), b.last)
+		back := float64(req.Cost) - time.Duration(now-at).Seconds()*p.limit // less what refilled since the take
+		if back > 0 {
+			b.tokens, b.last = min(p.advance(b.tokens, b.last, now)+back, p.burst), now
+		}
 	}
 	return nil
 }

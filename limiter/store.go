@@ -34,11 +34,15 @@ type Store interface {
 	Take(ctx context.Context, key string, req StoreRequest) (StoreResult, error)
 	// Reset deletes key's bucket: its next request starts with a full one.
 	Reset(ctx context.Context, key string) error
-	// Refund gives req.Cost tokens back to key's bucket, capped at its
-	// Burst, for an admitted request that did not go ahead (see AllowAll).
-	// A key with no bucket is full already and is left as it is. req.Extra
-	// is ignored.
-	Refund(ctx context.Context, key string, req StoreRequest) error
+	// Refund gives back the tokens of an admitted request that did not go
+	// ahead (see AllowAll); at is the StoreResult.At of the Take that took
+	// them. It gives back req.Cost less what the policy refills between at
+	// and the refund, on the store's clock, capped at Burst: tokens the
+	// bucket has regained on its own are not given twice, so a refund never
+	// lets any interval exceed Burst + Rate×T, however late it comes. A key
+	// with no bucket is full already and is left as it is. req.Extra is
+	// ignored.
+	Refund(ctx context.Context, key string, req StoreRequest, at int64) error
 }
 
 // A StoreRequest is one decision asked of a [Store].
@@ -62,6 +66,10 @@ type StoreResult struct {
 	// Rate, where level is the bucket's level just before the request,
 	// rounded down.
 	Hold time.Duration
+	// At is the store's clock when it decided, in the store's own unit
+	// (microseconds of Redis TIME for the Redis store). The Limiter hands
+	// it back to Refund.
+	At int64
 }
 
 // ErrStoreUnavailable is wrapped by the error AllowN returns when its

@@ -150,7 +150,7 @@ func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) 
 
 // Refund implements [limiter.Store] with the same script, in its refund
 // mode (extra -1).
-func (r *Redis) Refund(ctx context.Context, key string, req limiter.StoreRequest) error {
+func (r *Redis) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
 	req.Extra = 0
 	if err := checkRequest(req); err != nil {
 		return err

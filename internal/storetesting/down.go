@@ -25,4 +25,4 @@ func (Down) Take(context.Context, string, limiter.StoreRequest) (limiter.StoreRe
 func (Down) Reset(context.Context, string) error { return ErrDown }
 
 // Refund implements limiter.Store.
-func (Down) Refund(context.Context, string, limiter.StoreRequest) error { return ErrDown }
+func (Down) Refund(context.Context, string, limiter.StoreRequest, int64) error { return ErrDown }

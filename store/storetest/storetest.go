@@ -216,7 +216,7 @@ func testRefund(t *testing.T, s limiter.Store) {
 	for range 3 {
 		take(t, s, "k", p, 1, 0)
 	}
-	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 2}); err != nil {
+	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 2}, 0); err != nil {
 		t.Fatalf("Refund: %v", err)
 	}
 	for i, want := range []bool{true, true, false} {
@@ -225,11 +225,11 @@ func testRefund(t *testing.T, s limiter.Store) {
 		}
 	}
 	// Capped at Burst: refunding more than was taken adds nothing beyond it.
-	if err := s.Refund(ctx, "full", limiter.StoreRequest{Policy: p, Cost: 3}); err != nil {
+	if err := s.Refund(ctx, "full", limiter.StoreRequest{Policy: p, Cost: 3}, 0); err != nil {
 		t.Fatalf("Refund on a new key: %v", err)
 	}
 	take(t, s, "k2", p, 1, 0)
-	if err := s.Refund(ctx, "k2", limiter.StoreRequest{Policy: p, Cost: 3}); err != nil {
+	if err := s.Refund(ctx, "k2", limiter.StoreRequest{Policy: p, Cost: 3}, 0); err != nil {
 		t.Fatalf("Refund: %v", err)
 	}
 	for i, want := range []bool{true, true, true, false} {
@@ -237,7 +237,7 @@ func testRefund(t *testing.T, s limiter.Store) {
 			t.Fatalf("k2 take %d after an over-refund: allowed %v, want %v (capped at Burst 3)", i, res.Decision.Allowed, want)
 		}
 	}
-	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 0}); err == nil {
+	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 0}, 0); err == nil {
 		t.Fatal("Refund with cost 0: no error")
 	}
 }
