@@ -46,11 +46,11 @@ type Limiter struct {
 	pm       atomic.Pointer[policyMath] // replaced by SetPolicy
 	policyMu sync.Mutex                 // serialises SetPolicy
 	inf      bool                       // rate.Inf: decide nothing, track nothing
-	epoch time.Time                  // the clock is nanoseconds since epoch, read monotonically
+	epoch    time.Time                  // the clock is nanoseconds since epoch, read monotonically
 
 	table   table
 	over    overflow
-	events  events // rate.Limiter's lastEvent, for buckets WaitN reserved ahead on (wait.go)
+	events  events           // rate.Limiter's lastEvent, for buckets WaitN reserved ahead on (wait.go)
 	sweeper *sweeper.Sweeper // nil for rate.Inf
 	helped  atomic.Uint64    // retired buckets deleted by requests (revive, makeRoom), not the sweeper
 
