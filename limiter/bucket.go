@@ -71,9 +71,12 @@ const (
 //
 // SetPolicy follows rate.Limiter's SetLimitAt and SetBurstAt: a bucket's
 // level is advanced under the old policy up to the change (since), and
-// under the new one after it. SetPolicy adopts every bucket at the change
-// (bucket.adopt) after publishing the new policy; until it reaches a
-// bucket, the new policy's advance applies prev up to since itself.
+// under the new one after it; except that a bucket full at the change is
+// full under the new policy too, as a key without a bucket is (so that
+// whether the sweeper had retired it changes nothing). SetPolicy adopts
+// every bucket at the change (bucket.adopt) after publishing the new
+// policy; until it reaches a bucket, the new policy's advance applies prev
+// up to since itself.
 type policyMath struct {
 	limit  float64 // tokens per second, positive and finite (unless inf)
 	burst  float64
@@ -82,7 +85,7 @@ type policyMath struct {
 	policy Policy
 
 	prev  *policyMath // the policy before since (nil for the first); its own prev is nil
-	since int64       // the limiter time this policy took over
+	since int64       // the limiter time this policy took over, after every earlier since (-1 for the first)
 
 	// stale is set once a newer policy is published. A decision that finds
 	// it set under a bucket's lock starts over with the new policy, so that
@@ -91,7 +94,7 @@ type policyMath struct {
 }
 
 func newPolicyMath(p Policy) *policyMath {
-	return &policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst, inf: p.Rate == rate.Inf, policy: p}
+	return &policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst, inf: p.Rate == rate.Inf, policy: p, since: -1}
 }
 
 // successor is the policyMath for p taking over from m at since.
@@ -107,15 +110,25 @@ func (p *policyMath) unlimited() Decision {
 }
 
 // advance is rate.Limiter.advance: the tokens in a bucket holding tokens at
-// last, observed at now. The caller guarantees now >= last. A bucket last
+// last, observed at now. The caller guarantees now >= last and now >=
+// p.since. A bucket last
 // updated before p took over is first advanced to since under the previous
 // policy (see policyMath).
 func (p *policyMath) advance(tokens float64, last, now int64) float64 {
 	if last < p.since {
-		tokens, last = p.prev.advance(tokens, last, p.since), p.since
+		tokens, last = p.adopt(tokens, last), p.since
 	}
 	tokens += time.Duration(now-last).Seconds() * p.limit
 	return min(tokens, p.burst)
+}
+
+// adopt is the level at p.since of a bucket holding tokens at last under
+// the previous policy (see policyMath).
+func (p *policyMath) adopt(tokens float64, last int64) float64 {
+	if tokens = p.prev.advance(tokens, last, p.since); tokens >= p.prev.burst {
+		return p.burst // full: as fresh as a key without a bucket
+	}
+	return tokens
 }
 
 // giveBack is how many tokens undoing a reservation of n tokens returns:
@@ -232,7 +245,7 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c 
 	// A request that read the clock before a concurrent one but locked after
 	// it is treated as happening at the later time. rate.Limiter would move
 	// last backwards and count the overlap's refill twice.
-	now = max(now, b.last)
+	now = max(now, b.last, p.since)
 	tokens := p.advance(b.tokens, b.last, now)
 	left, ok, exact := p.decide(tokens, n, maxWait)
 	if ok { // like rate.Limiter, a denial leaves the state as it was
@@ -278,7 +291,7 @@ func (b *bucket) cancel(p, r *policyMath, n int, due, now int64, ev *events) out
 	if b.last < 0 || p.stale.Load() {
 		return b.refusal(p)
 	}
-	t := max(now, b.last)
+	t := max(now, b.last, p.since)
 	lastEvent, reservedAhead := ev.get(b)
 	if !reservedAhead || lastEvent < due {
 		lastEvent = due // no reservation after this one
@@ -296,12 +309,11 @@ func (b *bucket) cancel(p, r *policyMath, n int, due, now int64, ev *events) out
 	return decided
 }
 
-// adopt moves b to the policy that took over at since (see policyMath): its
-// level then, under the old policy old.
-func (b *bucket) adopt(old *policyMath, since int64) {
+// adopt moves b to policy p from p.since, the change (see policyMath).
+func (b *bucket) adopt(p *policyMath) {
 	b.mu.Lock()
-	if b.last >= 0 && b.last < since {
-		b.tokens, b.last = old.advance(b.tokens, b.last, since), since
+	if b.last >= 0 && b.last < p.since {
+		b.tokens, b.last = p.adopt(b.tokens, b.last), p.since
 	}
 	b.mu.Unlock()
 }
@@ -337,7 +349,7 @@ func (b *bucket) retire(p *policyMath, now int64, c *counters) bool {
 		return true
 	case b.last == pending || p.stale.Load():
 		return false
-	case p.advance(b.tokens, b.last, max(now, b.last)) < p.burst:
+	case p.advance(b.tokens, b.last, max(now, b.last, p.since)) < p.burst:
 		return false
 	}
 	b.last = retired

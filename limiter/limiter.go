@@ -107,7 +107,9 @@ func (l *Limiter) Policy() Policy { return l.pm.Load().policy }
 // reloaded at run time. It has the semantics of rate.Limiter's SetLimitAt
 // and SetBurstAt at the instant of the call, on every key: each bucket
 // keeps the level it has then (refilled under the old policy up to the
-// change), then refills at p's Rate and is capped at p's Burst. When
+// change), then refills at p's Rate and is capped at p's Burst; a bucket
+// that is full at the change is full under p too, as a key without a
+// bucket is (a new or idle client gets p's Burst at once). When
 // SetPolicy returns, no decision uses the old policy any more, and with a
 // Store this instance has dropped every deny-cache entry and prefetched
 // lease issued under it. A Limiter cannot change to or from rate.Inf (an
@@ -132,14 +134,16 @@ func (l *Limiter) setPolicy(p Policy) {
 	l.policyMu.Lock()
 	defer l.policyMu.Unlock()
 	old := l.pm.Load()
-	m := old.successor(p, l.now())
+	// Each policy starts strictly after the last: a bucket whose clock is
+	// a policy's since then belongs to that policy (see bucket.adopt).
+	m := old.successor(p, max(l.now(), old.since+1))
 	l.pm.Store(m)
 	old.stale.Store(true)
 	l.table.Range(func(_ tableKey, b *bucket) bool {
-		b.adopt(m.prev, m.since)
+		b.adopt(m)
 		return true
 	})
-	l.over.adopt(m.prev, m.since)
+	l.over.adopt(m)
 	if l.remote != nil {
 		l.remote.setPolicy(m)
 	}
@@ -313,7 +317,7 @@ func (l *Limiter) peek(key string, n int) Decision {
 		}
 		b.mu.Unlock()
 	}
-	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last)), n, 0)
+	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last, m.since)), n, 0)
 	return d
 }
 

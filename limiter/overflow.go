@@ -66,7 +66,7 @@ func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Du
 	if _, ok := l.table.lookup(key); ok {
 		return Decision{}, 0, 0, gone
 	}
-	now := max(l.now(), o.last)
+	now := max(l.now(), o.last, m.since)
 	left, d, wait := m.take(m.advance(o.tokens, o.last, now), n, maxWait)
 	if d.Allowed {
 		o.tokens, o.last = left, now
@@ -85,7 +85,7 @@ func (l *Limiter) settle(m *policyMath, b *bucket) {
 		return
 	}
 	o.mu.Lock()
-	now := max(l.now(), o.last)
+	now := max(l.now(), o.last, m.since)
 	level := m.advance(o.tokens, o.last, now)
 	if level >= m.burst {
 		o.dirty.Store(false)
@@ -101,7 +101,7 @@ func (o *overflow) cancel(p, r *policyMath, n int, due, now int64) outcome {
 	if p.stale.Load() {
 		return stale
 	}
-	t := max(now, o.last)
+	t := max(now, o.last, p.since)
 	lastEvent := due
 	if o.ahead && o.lastEvent > due {
 		lastEvent = o.lastEvent
@@ -119,12 +119,11 @@ func (o *overflow) cancel(p, r *policyMath, n int, due, now int64) outcome {
 	return decided
 }
 
-// adopt moves the overflow bucket to the policy that took over at since
-// (see bucket.adopt).
-func (o *overflow) adopt(old *policyMath, since int64) {
+// adopt moves the overflow bucket to policy p (see bucket.adopt).
+func (o *overflow) adopt(p *policyMath) {
 	o.mu.Lock()
-	if o.last < since {
-		o.tokens, o.last = old.advance(o.tokens, o.last, since), since
+	if o.last < p.since {
+		o.tokens, o.last = p.adopt(o.tokens, o.last), p.since
 	}
 	o.mu.Unlock()
 }
