@@ -1,6 +1,9 @@
 package limiter
 
-import "sync/atomic"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // A breaker is the circuit breaker in front of a Store. It is closed while
 // the Store answers; after a run of consecutive failures it opens for a
@@ -45,12 +48,12 @@ func (b *breaker) success(probe bool) {
 // failure records a failed call at now.
 func (b *breaker) failure(now int64, probe bool) {
 	if probe {
-		b.openUntil.Store(now + b.cooldown)
+		b.openUntil.Store(satAdd(now, b.cooldown))
 		b.probing.Store(false)
 		b.opens.Add(1)
 		return
 	}
-	if b.failures.Add(1) >= b.threshold && b.openUntil.CompareAndSwap(0, now+b.cooldown) {
+	if b.failures.Add(1) >= b.threshold && b.openUntil.CompareAndSwap(0, satAdd(now, b.cooldown)) {
 		b.failures.Store(0)
 		b.opens.Add(1)
 	}
@@ -64,3 +67,12 @@ func (b *breaker) remaining(now int64) int64 {
 
 // open reports whether the breaker is open or half-open.
 func (b *breaker) open() bool { return b.openUntil.Load() != 0 }
+
+// satAdd is a + b for b >= 0, saturating at MaxInt64 (a cooldown of
+// MaxInt64 must mean "open for good", not a time in the past).
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}

@@ -66,42 +66,53 @@ func hotGap(m *policyMath, prefetch int) int64 {
 	return int64(ceilDuration(m.durationFromTokens(float64(prefetch + 1))))
 }
 
-// setPolicy makes the remote tier follow a new policy (SetPolicy).
+// setPolicy makes the remote tier follow a new policy (SetPolicy). m's
+// predecessor is already stale, so record stores nothing more from a round
+// trip made under it; what the entries hold from before is dropped here:
+// a lease's tokens were granted under the old Burst, and a denial's wait
+// was computed under the old Rate.
 func (r *remote) setPolicy(m *policyMath) {
 	r.local.setPolicy(localPolicy(m.policy, r.cfg.share))
 	r.hot.Store(hotGap(m, r.cfg.prefetch))
+	r.entries.Range(func(_ string, e *entry) bool {
+		e.mu.Lock()
+		e.forget()
+		e.mu.Unlock()
+		return true
+	})
 }
 
-// allowRemote is AllowN with a Store; n has been checked. It answers from
-// the key's entry when it can (a lease, a denial in force, or, for a hot
-// key, the tokens of a prefetch already in flight), and asks the Store
-// otherwise. The grant says where an admission's tokens came from.
+// allowRemote is AllowN with a Store; n has been checked against m. It
+// answers from the key's entry when it can (a lease, a denial in force,
+// or, for a hot key, the tokens of a prefetch already in flight), and asks
+// the Store otherwise. The grant says where an admission's tokens came
+// from. The whole call, waits for another request's prefetch included,
+// takes at most the store timeout.
 func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n int) (Decision, grant, error) {
 	r := l.remote
 	ekey := storageKey(key)
 	now := l.now()
+	deadline := satAdd(now, int64(r.cfg.timeout))
 	extra := 0
 	for waited := false; ; waited = true {
 		e, ok := r.entries.load(ekey)
 		if !ok {
 			break
 		}
-		d, hit, c, wait := l.fromEntry(m, e, now, n, !waited)
+		d, g, hit, c, wait := l.fromEntry(m, e, now, n, !waited)
 		if hit {
 			l.stats.count(rand.Uint64(), d.Allowed, false)
-			if d.Allowed {
-				return d, grant{lease: e}, nil
-			}
-			return d, grant{}, nil
+			return d, g, nil
 		}
 		if wait != nil { // a prefetch for this key is in flight: wait for its tokens
-			select {
-			case <-wait:
-				now = l.now()
-				continue
-			case <-ctx.Done():
-				return Decision{}, grant{}, fmt.Errorf("limiter: %w", ctx.Err())
+			if err := l.awaitPrefetch(ctx, wait, deadline); err != nil {
+				if ctx.Err() != nil {
+					return Decision{}, grant{}, err
+				}
+				return l.fallback(ctx, m, key, n, err)
 			}
+			now = l.now()
+			continue
 		}
 		if c.fetch {
 			extra = r.cfg.prefetch
@@ -111,18 +122,33 @@ func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n 
 		}
 		break
 	}
-	return l.ask(ctx, m, key, ekey, n, extra, now)
+	return l.ask(ctx, m, key, ekey, n, extra, now, deadline)
+}
+
+// awaitPrefetch waits until fetched is closed, ctx is done, or the
+// deadline (limiter clock) passes.
+func (l *Limiter) awaitPrefetch(ctx context.Context, fetched <-chan struct{}, deadline int64) error {
+	t := time.NewTimer(time.Duration(deadline - l.now()))
+	defer t.Stop()
+	select {
+	case <-fetched:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("limiter: %w", ctx.Err())
+	case <-t.C:
+		return fmt.Errorf("%w: the store timeout passed waiting for another request's prefetch", ErrStoreUnavailable)
+	}
 }
 
 // ask decides with one Store call (sent at now), or with the FailureMode
 // when the breaker is open or the call fails.
-func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, extra int, now int64) (Decision, grant, error) {
+func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, extra int, now, deadline int64) (Decision, grant, error) {
 	r := l.remote
 	ok, probe := r.breaker.admit(now)
 	if !ok {
 		return l.fallback(ctx, m, key, n, r.closedEr)
 	}
-	res, err := l.callStore(ctx, key, StoreRequest{Policy: m.policy, Cost: n, Extra: extra})
+	res, err := l.callStore(ctx, key, StoreRequest{Policy: m.policy, Cost: n, Extra: extra}, deadline)
 	if err != nil {
 		if ctx.Err() != nil { // the caller gave up: not the Store's fault
 			if probe {
@@ -151,53 +177,54 @@ type claim struct {
 // fromEntry tries to decide locally from e. Otherwise it says what the
 // round trip claims, or, if mayWait and a prefetch for the key is in
 // flight, returns a channel closed when that prefetch's tokens are in.
-func (l *Limiter) fromEntry(m *policyMath, e *entry, now int64, n int, mayWait bool) (d Decision, hit bool, c claim, wait <-chan struct{}) {
+func (l *Limiter) fromEntry(m *policyMath, e *entry, now int64, n int, mayWait bool) (d Decision, g grant, hit bool, c claim, wait <-chan struct{}) {
 	r := l.remote
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.retired {
-		return d, false, c, nil
+		return d, g, false, c, nil
 	}
 	if d, ok := e.spend(m, now, n); ok {
 		r.cell().leaseHits.Add(1)
-		return d, true, c, nil
+		return d, grant{lease: e, at: e.leaseAt}, true, c, nil
 	}
 	d, ok, refresh := e.deny(m, now, n)
 	if ok {
 		r.cell().denyHits.Add(1)
-		return d, true, c, nil
+		return d, g, true, c, nil
 	}
 	c.refresh = refresh
 	switch {
 	case r.cfg.prefetch == 0:
 	case e.fetched != nil:
 		if mayWait && !refresh {
-			return d, false, c, e.fetched
+			return d, g, false, c, e.fetched
 		}
 	case now-e.lastTrip < r.hot.Load():
 		e.fetched = make(chan struct{})
 		c.fetch = true
 	}
-	return d, false, c, nil
+	return d, g, false, c, nil
 }
 
-// callStore makes one Store call bounded by the configured timeout.
-func (l *Limiter) callStore(ctx context.Context, key string, req StoreRequest) (StoreResult, error) {
-	cctx, cancel := context.WithTimeout(ctx, l.remote.cfg.timeout)
+// callStore makes one Store call that ends by deadline (limiter clock).
+func (l *Limiter) callStore(ctx context.Context, key string, req StoreRequest, deadline int64) (StoreResult, error) {
+	cctx, cancel := context.WithDeadline(ctx, l.epoch.Add(time.Duration(deadline)))
 	res, err := l.remote.cfg.store.Take(cctx, key, req)
 	cancel()
 	return res, err
 }
 
-// record remembers what the Store said about the key, asked at now and
-// answered at done: a denial for the deny cache, granted tokens as a lease,
-// the round trip for hotness.
+// record remembers what the Store said about the key under m, asked at
+// now and answered at done: a denial for the deny cache, granted tokens as
+// a lease, the round trip for hotness. Nothing is remembered from a round
+// trip made under a policy SetPolicy has replaced since.
 func (l *Limiter) record(m *policyMath, ekey string, now, done int64, res StoreResult, n int) {
 	r := l.remote
-	until, cost, denied := denial(m, now, res.Decision, n)
+	dn := denial(m, now, done, res.Decision, n)
 	var e *entry
 	var ok bool
-	if until != 0 || r.cfg.prefetch > 0 {
+	if dn.until != 0 || r.cfg.prefetch > 0 {
 		e, ok = r.liveEntry(ekey, m.limit/float64(time.Second))
 	} else if e, ok = r.entries.load(ekey); ok { // an admission ends a denial
 		e.mu.Lock()
@@ -206,37 +233,47 @@ func (l *Limiter) record(m *policyMath, ekey string, now, done int64, res StoreR
 		return
 	}
 	defer e.mu.Unlock()
-	e.deniedUntil, e.deniedCost, e.deniedAt, e.denied = until, cost, now, denied
+	if m.stale.Load() { // under e.mu: SetPolicy's sweep of the entries has passed or will
+		return
+	}
+	e.denial = dn
 	if r.cfg.prefetch == 0 || !res.Decision.Allowed {
 		return
 	}
 	e.lastTrip = max(e.lastTrip, done) // the gap to the next trip excludes this one's latency
 	if res.Extra > 0 {                 // a new lease replaces the old one, whose tokens are lost
 		e.tokens, e.granted, e.leaseAt, e.hold = res.Extra, res.Extra, now, int64(res.Hold)
+		e.rate = m.limit / float64(time.Second)
 	}
 }
 
 // denial returns the deny-cache entry for a Store decision d on cost n,
-// sent at now: until is 0 when there is nothing to cache. A denial is
-// cached as it is. An admission that left the bucket short of one token is
-// cached too, as a denial of cost 1 until that token refills: the level is
-// Burst − ResetAfter×Rate, and since ResetAfter was rounded up, the wait
-// computed from it can exceed the true one by under 1 ns, which the
-// subtracted nanosecond covers. This keeps the goroutines of an instance
-// from all asking Redis after each admission of a flooded key.
-func denial(m *policyMath, now int64, d Decision, n int) (until int64, cost int, denied Decision) {
+// sent at now and answered at done; its until is 0 when there is nothing
+// to cache. A denial is cached as it is. An admission that left the bucket
+// short of one token is cached too, as a denial of cost 1 until that token
+// refills, which keeps the goroutines of an instance from all asking Redis
+// after each admission of a flooded key.
+//
+// The Store's level when it decided is Burst − ResetAfter×Rate or a little
+// more (ResetAfter was rounded up). The cache denies until the wait for
+// the denied cost, from the level, has passed since the request was sent
+// (never later than the Store would): for the synthesized denial, 1 ns
+// less, covering the rounding. RetryAfter tells a client the wait for its
+// own cost from the level, counted from when the answer arrived, so a
+// client that waits it is admitted (see entry.deny).
+func denial(m *policyMath, now, done int64, d Decision, n int) denied {
+	level := m.burst - d.ResetAfter.Seconds()*m.limit
 	if !d.Allowed {
-		return now + int64(max(d.RetryAfter, 1)), n, d
+		return denied{until: now + int64(max(d.RetryAfter, 1)), cost: n, level: level, at: done, d: d}
 	}
 	if d.Remaining > 0 {
-		return 0, 0, Decision{}
+		return denied{}
 	}
-	level := m.burst - d.ResetAfter.Seconds()*m.limit
 	wait := int64(m.durationFromTokens(1-level)) - 1
 	if level >= 1 || wait < 1 {
-		return 0, 0, Decision{}
+		return denied{}
 	}
-	return now + wait, 1, Decision{Limit: d.Limit, ResetAfter: d.ResetAfter}
+	return denied{until: now + wait, cost: 1, level: level, at: done, d: Decision{Limit: d.Limit, Remaining: d.Remaining}}
 }
 
 // liveEntry returns key's entry, locked and not retired, creating it if
@@ -291,19 +328,22 @@ func (r *remote) failOpen(key string, n int) (Decision, grant, bool) {
 }
 
 // refundRemote gives back n tokens of an admission the remote tier made,
-// where they came from: the lease (still subject to its lapse), the Store
-// (one round trip; a failure only under-admits, so it is counted and
-// otherwise ignored), or the FailOpen buckets.
+// where they came from: the lease, if it is still the one they came from
+// (and still subject to its lapse, which keeps every interval exact); the
+// Store (one round trip, less what the bucket refilled since, see
+// Store.Refund; a failure only under-admits, so it is counted and
+// otherwise ignored); or the FailOpen buckets.
 func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g grant, n int) {
 	r := l.remote
 	switch {
 	case g.lease != nil:
-		g.lease.mu.Lock()
-		if !g.lease.retired {
-			g.lease.tokens += n
-			g.lease.available(l.now()) // re-apply the lapse cap
+		e := g.lease
+		e.mu.Lock()
+		if !e.retired && e.granted > 0 && e.leaseAt == g.at { // the same lease, not one SetPolicy dropped or a newer one
+			e.tokens = min(e.tokens+n, e.granted)
+			e.available(l.now()) // re-apply the lapse cap
 		}
-		g.lease.mu.Unlock()
+		e.mu.Unlock()
 	case g.store:
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout)
 		err := r.cfg.store.Refund(cctx, key, StoreRequest{Policy: m.policy, Cost: n}, g.at)
@@ -314,7 +354,7 @@ func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g
 		}
 		if e, ok := r.entries.load(storageKey(key)); ok { // the cache may hold a denial the refund lifts
 			e.mu.Lock()
-			e.deniedUntil = 0
+			e.denial = denied{}
 			e.mu.Unlock()
 		}
 	case g.local:
@@ -332,7 +372,7 @@ func (l *Limiter) resetRemote(ctx context.Context, key string) error {
 	ekey := storageKey(key)
 	if e, ok := r.entries.load(ekey); ok {
 		e.mu.Lock()
-		e.deniedUntil, e.tokens = 0, 0
+		e.forget()
 		e.mu.Unlock()
 	}
 	if err := r.local.Reset(ctx, key); err != nil {

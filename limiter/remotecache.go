@@ -33,11 +33,8 @@ type entry struct {
 	retired bool // swept: never use again (see sweeper's retire protocol)
 
 	// Deny cache.
-	deniedUntil int64 // limiter clock; 0 when there is no denial
-	deniedCost  int   // the denied cost: smaller costs still ask the Store
-	deniedAt    int64
-	denied      Decision // as the Store answered it
-	refreshing  bool     // a request is asking the Store after the denial ran out
+	denial     denied
+	refreshing bool // a request is asking the Store after the denial ran out
 
 	// Lease (prefetch).
 	tokens   int           // whole tokens left
@@ -49,28 +46,49 @@ type entry struct {
 	rate     float64       // tokens per ns, for the lapse
 }
 
+// A denied is a Store denial the deny cache repeats (see denial).
+type denied struct {
+	until int64    // limiter clock: deny until then; 0 when there is no denial
+	cost  int      // the denied cost: smaller costs still ask the Store
+	level float64  // the Store's level when it decided, or a little less
+	at    int64    // when the answer arrived (limiter clock)
+	d     Decision // as the Store answered it
+}
+
 // deny answers from the deny cache: ok is false when the cache does not
-// cover a request of cost n at now. When a denial has just run out, the
-// first request to see it is told to refresh it (ask the Store; the caller
-// must call release); until that answer arrives, the others are denied
-// with a wait of one token's refill, so a flood costs one round trip per
-// retry window and instance, not one per waiting goroutine. The caller
-// holds e.mu.
+// cover a request of cost n at now. RetryAfter is the wait, from the level
+// the Store had, for n tokens, counted from when the Store's answer
+// arrived: a client that waits it and repeats the request is admitted if
+// nothing else spends meanwhile. When a denial has just run out, the first
+// request to see it is told to refresh it (ask the Store; the caller must
+// call release); until that answer arrives, the others are denied with a
+// wait of one token's refill, so a flood costs one round trip per retry
+// window and instance, not one per waiting goroutine. The caller holds
+// e.mu.
 func (e *entry) deny(p *policyMath, now int64, n int) (d Decision, ok, refresh bool) {
-	if e.deniedUntil == 0 || n < e.deniedCost {
+	dn := &e.denial
+	if dn.until == 0 || n < dn.cost {
 		return d, false, false
 	}
-	d = e.denied
-	if now < e.deniedUntil {
-		d.RetryAfter = durationNs(e.deniedUntil - now)
-	} else if !e.refreshing {
+	d = dn.d
+	switch {
+	case now < dn.until:
+		d.RetryAfter = durationNs(dn.at + int64(ceilDuration(p.durationFromTokens(float64(n)-dn.level))) - now)
+	case !e.refreshing:
 		e.refreshing = true
 		return d, false, true
-	} else {
+	default:
 		d.RetryAfter = max(ceilDuration(p.durationFromTokens(1)), 1)
 	}
-	d.ResetAfter = max(d.ResetAfter-durationNs(now-e.deniedAt), d.RetryAfter)
+	d.ResetAfter = max(durationNs(dn.at+int64(ceilDuration(p.durationFromTokens(p.burst-dn.level)))-now), d.RetryAfter)
 	return d, true, false
+}
+
+// forget drops what the entry holds under a policy SetPolicy replaced.
+// The caller holds e.mu.
+func (e *entry) forget() {
+	e.denial = denied{}
+	e.tokens, e.granted = 0, 0
 }
 
 // release ends the round trips that c claimed (see deny and fromEntry),
@@ -120,7 +138,7 @@ func (e *entry) spend(p *policyMath, now int64, n int) (d Decision, ok bool) {
 // idle reports whether the entry remembers nothing that matters at now:
 // no denial in force, no lease tokens, no recent round trip.
 func (e *entry) idle(now, hot int64) bool {
-	return (e.deniedUntil == 0 || now >= e.deniedUntil) && !e.refreshing &&
+	return (e.denial.until == 0 || now >= e.denial.until) && !e.refreshing &&
 		e.available(now) == 0 && now-e.lastTrip >= hot && e.fetched == nil
 }
 
