@@ -10,7 +10,7 @@
 //	if err != nil { … }
 //	defer l.Close()
 //	d, err := l.Allow(ctx, clientIP)
-//	if err != nil { … }       // closed limiter or invalid cost: not a denial
+//	if err != nil { … }       // closed limiter, invalid cost, nil ctx: not a denial
 //	if !d.Allowed { … }       // reject; d.RetryAfter says when to come back
 //
 // # Buckets and their lifetime
@@ -39,11 +39,48 @@
 // # Differences from rate.Limiter
 //
 // The bucket arithmetic is rate.Limiter's, operation for operation, and the
-// package's model test checks every decision against rate.Limiter. There is
-// one deliberate difference: when two concurrent requests read the clock in
-// one order and reach the bucket in the other, the later arrival is treated
-// as happening at the later time. rate.Limiter would move its clock
-// backwards and count the overlap's refill twice, which over-admits.
+// package's model tests check every public call against one rate.Limiter
+// per key: AllowN, WaitN and its cancellation (rate.Reservation.CancelAt),
+// AllowAll's refunds, Reset, SetPolicy and Plans.Update, sweeps and key-cap
+// pressure. The differences, all deliberate:
+//
+//   - When two concurrent requests read the clock in one order and reach the
+//     bucket in the other, the later arrival is treated as happening at the
+//     later time. rate.Limiter would move its clock backwards and count the
+//     overlap's refill twice, which over-admits.
+//   - A cost below 1 or above Burst is an error wrapping [ErrInvalidCost]
+//     (rate.Limiter admits a cost of 0 and denies one above Burst), and so
+//     is a nil context (rate.Limiter panics in Wait).
+//   - Undoing an admission — a cancelled WaitN, an AllowAll refund — gives
+//     back what rate.Reservation.CancelAt would: the tokens no later
+//     reservation counts on. Where CancelAt gives nothing back because the
+//     reservation's time has passed (an AllowAll refund after a slow
+//     limit), floodgate gives back the rest of the cost after what the
+//     bucket has refilled since, so a late refund still never mints tokens.
+//   - SetPolicy is rate.Limiter's SetLimitAt and SetBurstAt at the same
+//     instant on every key, except that a bucket full at the change is full
+//     under the new policy too, as a key without a bucket is: a new or idle
+//     client gets a raised Burst at once, and whether the sweeper had
+//     retired its bucket changes nothing.
+//   - WaitN without a deadline refuses, with [ErrWouldExceedDeadline], a wait
+//     longer than a time.Duration holds (about 292 years), where rate.Limiter
+//     would sleep that long.
+//   - Burst is at most [MaxBurst] (2^53): above it a float64 level cannot
+//     count single tokens.
+//   - Decision.RetryAfter is rounded up to the nanosecond (rate's
+//     Reservation.Delay is truncated), so that waiting it is always enough;
+//     Remaining is whole tokens.
+//   - Keys the table cannot hold share the overflow bucket (see Bounded
+//     memory above): only ever stricter than their own bucket.
+//
+// With a [Store], decisions are made on the Store's clock, shared by every
+// instance, and add these: WaitN asks again after each RetryAfter instead of
+// queueing (the Store holds no reservations); a refund to the Store gives
+// back the cost less what the bucket refilled since it was taken; and the
+// Store's buckets adopt a new policy at their next decision, as if it had
+// been in force since their last one (the Store does not know when
+// SetPolicy was called). Prefetched leases can under-admit, never
+// over-admit ([WithPrefetch]).
 //
 // # Stats
 //
