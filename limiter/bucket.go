@@ -3,6 +3,7 @@ package limiter
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -14,8 +15,26 @@ import (
 // sweeper's retire mark under the same lock, so checking the mark costs
 // nothing extra on the request path.
 //
-// last is the time of the last update in nanoseconds since the limiter's
-// epoch, or one of the marks below. Marks are negative; real times are not.
+// Every field is guarded by mu.
+//
+// last is the bucket's clock, in one of three states:
+//
+//   - a time >= 0: the time of the last update, in nanoseconds since the
+//     limiter's epoch; tokens is the level then (negative while WaitN
+//     reservations are outstanding, as in rate.Limiter).
+//   - pending: published in the table but not yet given its starting level,
+//     which depends on the overflow bucket (overflow.go). Nobody takes from
+//     it; whoever finds it settles it (pending → a time).
+//   - retired: taken out of use by the sweeper, makeRoom or Reset (a time →
+//     retired, only when the bucket is full, except for Reset). Final: a
+//     request that finds it deletes the entry and starts over on a new bucket
+//     (the sweeper's retire protocol, package sweeper).
+//
+// rate.Limiter's third field, lastEvent (the time-to-act of the latest
+// reservation), is read only to undo a reservation, and only reservations
+// made ahead by WaitN move it past an AllowN's own time; so it lives in the
+// limiter's events table, for the few buckets a WaitN has reserved ahead on,
+// instead of in every bucket.
 //
 // allowed and denied count the bucket's decisions for Stats, under the lock
 // the decision holds anyway: a shared counter, even striped, is written by
@@ -32,28 +51,57 @@ type bucket struct {
 // spillAt is the count at which a bucket moves its counts to the limiter's.
 const spillAt = 1 << 31
 
+// The marks of bucket.last; real times are not negative.
 const (
-	// retired: the sweeper (or Reset) has taken this bucket out of use. It
-	// must never admit again; a request that finds it starts over.
 	retired int64 = math.MinInt64
-	// pending: published in the map but not yet given its starting level,
-	// which depends on the overflow bucket (see overflow.go). A request that
-	// finds it settles it first.
 	pending int64 = math.MinInt64 + 1
 )
 
+// An outcome says whether a bucket decided, and if not, why.
+type outcome uint8
+
+const (
+	decided outcome = iota
+	gone            // retired or pending: start over (see Limiter.revive)
+	stale           // the policy was replaced meanwhile: reload it and start over
+)
+
 // policyMath is a Policy's numbers in the form the bucket arithmetic uses.
-// It is immutable; SetPolicy publishes a new one.
+// It is immutable but for stale; SetPolicy publishes a new one.
+//
+// SetPolicy follows rate.Limiter's SetLimitAt and SetBurstAt: a bucket's
+// level is advanced under the old policy up to the change (since), and
+// under the new one after it; except that a bucket full at the change is
+// full under the new policy too, as a key without a bucket is (so that
+// whether the sweeper had retired it changes nothing). SetPolicy adopts
+// every bucket at the change (bucket.adopt) after publishing the new
+// policy; until it reaches a bucket, the new policy's advance applies prev
+// up to since itself.
 type policyMath struct {
 	limit  float64 // tokens per second, positive and finite (unless inf)
 	burst  float64
 	n      int // Burst as an int
 	inf    bool
 	policy Policy
+
+	prev  *policyMath // the policy before since (nil for the first); its own prev is nil
+	since int64       // the limiter time this policy took over, after every earlier since (-1 for the first)
+
+	// stale is set once a newer policy is published. A decision that finds
+	// it set under a bucket's lock starts over with the new policy, so that
+	// nothing decided after SetPolicy returns uses the old one.
+	stale atomic.Bool
 }
 
 func newPolicyMath(p Policy) *policyMath {
-	return &policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst, inf: p.Rate == rate.Inf, policy: p}
+	return &policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst, inf: p.Rate == rate.Inf, policy: p, since: -1}
+}
+
+// successor is the policyMath for p taking over from m at since.
+func (m *policyMath) successor(p Policy, since int64) *policyMath {
+	next := newPolicyMath(p)
+	next.prev, next.since = newPolicyMath(m.policy), since
+	return next
 }
 
 // unlimited is the decision for every request under rate.Inf.
@@ -62,10 +110,53 @@ func (p *policyMath) unlimited() Decision {
 }
 
 // advance is rate.Limiter.advance: the tokens in a bucket holding tokens at
-// last, observed at now. The caller guarantees now >= last.
+// last, observed at now. The caller guarantees now >= last and now >=
+// p.since. A bucket last
+// updated before p took over is first advanced to since under the previous
+// policy (see policyMath).
 func (p *policyMath) advance(tokens float64, last, now int64) float64 {
+	if last < p.since {
+		tokens, last = p.adopt(tokens, last), p.since
+	}
 	tokens += time.Duration(now-last).Seconds() * p.limit
 	return min(tokens, p.burst)
+}
+
+// adopt is the level at p.since of a bucket holding tokens at last under
+// the previous policy (see policyMath).
+func (p *policyMath) adopt(tokens float64, last int64) float64 {
+	if tokens = p.prev.advance(tokens, last, p.since); tokens >= p.prev.burst {
+		return p.burst // full: as fresh as a key without a bucket
+	}
+	return tokens
+}
+
+// giveBack is how many tokens undoing a reservation of n tokens returns:
+// the reservation was made under p, due at due (its time-to-act), and is
+// undone at bucket time t, when the latest reservation on the bucket is due
+// at lastEvent. It is rate.Reservation.CancelAt's rule — n less the tokens
+// that later reservations count on — and, when t is past due, less what
+// the bucket has refilled since due as well (rate.Limiter gives nothing
+// back then). The bucket may have refilled to Burst meanwhile; tokens it
+// regained on its own are never given a second time, so undoing never lets
+// an interval exceed Burst + Rate×T, however late it comes.
+func (p *policyMath) giveBack(n int, due, lastEvent, t int64) float64 {
+	back := float64(n) - time.Duration(lastEvent-due).Seconds()*p.limit
+	if t > due {
+		back -= time.Duration(t-due).Seconds() * p.limit
+	}
+	return back
+}
+
+// prevEvent is rate.Reservation.CancelAt's new lastEvent when the undone
+// reservation (n tokens under p, due at due) was the latest: the time the
+// one before it was due.
+func (p *policyMath) prevEvent(n int, due int64) int64 {
+	d := p.durationFromTokens(float64(n))
+	if d >= float64(due) { // before the epoch: no reservation can be due then
+		return math.MinInt64
+	}
+	return due - int64(d) // truncated, as rate's durationFromTokens
 }
 
 // durationFromTokens is rate.Limit.durationFromTokens without truncation: the
@@ -139,23 +230,30 @@ func remaining(tokens float64) int {
 }
 
 // take applies one request of cost n at now, reserving up to maxWait ahead
-// (see policyMath.take). live is false if the bucket is retired or pending;
-// the bucket is then unchanged and the other results are meaningless.
-func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters) (d Decision, wait time.Duration, live bool) {
+// (see policyMath.take). It returns the decision, the wait before an
+// admitted request may proceed, and the bucket time it was decided at; if
+// the outcome is not decided, the bucket is unchanged and the rest is
+// meaningless. A reservation made ahead is recorded in ev (nil for AllowN,
+// which never reserves ahead).
+func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, o outcome) {
 	b.mu.Lock()
-	if b.last < 0 {
+	if b.last < 0 || p.stale.Load() {
+		o = b.refusal(p)
 		b.mu.Unlock()
-		return d, 0, false
+		return d, 0, 0, o
 	}
 	// A request that read the clock before a concurrent one but locked after
 	// it is treated as happening at the later time. rate.Limiter would move
 	// last backwards and count the overlap's refill twice.
-	now = max(now, b.last)
+	now = max(now, b.last, p.since)
 	tokens := p.advance(b.tokens, b.last, now)
 	left, ok, exact := p.decide(tokens, n, maxWait)
 	if ok { // like rate.Limiter, a denial leaves the state as it was
 		b.tokens, b.last = left, now
 		b.allowed++
+		if ev != nil && exact >= 1 { // reserved ahead: rate.Limiter's lastEvent moves
+			ev.set(b, now+int64(exact))
+		}
 	} else {
 		b.denied++
 	}
@@ -164,13 +262,60 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c 
 	}
 	b.mu.Unlock()
 	d, wait = p.decision(tokens, left, ok, exact) // the float work, outside the lock
-	return d, wait, true
+	return d, wait, now, decided
+}
+
+// refusal is why b, locked, cannot be used under p.
+func (b *bucket) refusal(p *policyMath) outcome {
+	if b.last < 0 {
+		return gone
+	}
+	return stale
 }
 
 // allow is take for AllowN: no reservation ahead.
-func (b *bucket) allow(p *policyMath, now int64, n int, c *counters) (Decision, bool) {
-	d, _, live := b.take(p, now, n, 0, c)
-	return d, live
+func (b *bucket) allow(p *policyMath, now int64, n int, c *counters) (Decision, outcome) {
+	d, _, _, o := b.take(p, now, n, 0, c, nil)
+	return d, o
+}
+
+// cancel undoes an admitted reservation of n tokens that did not go ahead
+// (a Wait cancelled, a composite limit denied elsewhere): r is the policy it
+// was made under and due its time-to-act; p is the policy now. It gives
+// back what policyMath.giveBack says, capped at Burst, as
+// rate.Reservation.CancelAt does, and moves lastEvent back as CancelAt does.
+// A retired bucket was full: there is nothing to give back.
+func (b *bucket) cancel(p, r *policyMath, n int, due, now int64, ev *events) outcome {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last < 0 || p.stale.Load() {
+		return b.refusal(p)
+	}
+	t := max(now, b.last, p.since)
+	lastEvent, reservedAhead := ev.get(b)
+	if !reservedAhead || lastEvent < due {
+		lastEvent = due // no reservation after this one
+	}
+	back := r.giveBack(n, due, lastEvent, t)
+	if back <= 0 {
+		return decided
+	}
+	b.tokens, b.last = min(p.advance(b.tokens, b.last, t)+back, p.burst), t
+	if reservedAhead && lastEvent == due {
+		if prev := r.prevEvent(n, due); prev >= t {
+			ev.set(b, prev)
+		}
+	}
+	return decided
+}
+
+// adopt moves b to policy p from p.since, the change (see policyMath).
+func (b *bucket) adopt(p *policyMath) {
+	b.mu.Lock()
+	if b.last >= 0 && b.last < p.since {
+		b.tokens, b.last = p.adopt(b.tokens, b.last), p.since
+	}
+	b.mu.Unlock()
 }
 
 // spill moves b's counts to c. The caller holds b.mu.
@@ -192,31 +337,19 @@ func (b *bucket) counts(s *Stats) {
 	b.mu.Unlock()
 }
 
-// refund gives back n tokens taken from b by a request that did not go
-// ahead (a composite limit denied elsewhere, a Wait cancelled). The state
-// becomes what it would be had the request never been made, except that
-// requests denied in between stay denied: a refund can under-admit, never
-// over-admit. A retired bucket was full, so there is nothing to give back.
-func (b *bucket) refund(p *policyMath, n int) {
-	b.mu.Lock()
-	if b.last >= 0 {
-		b.tokens = min(b.tokens+float64(n), p.burst)
-	}
-	b.mu.Unlock()
-}
-
 // retire marks the bucket retired if it has refilled to burst at now, which
 // makes it indistinguishable from a new bucket, and reports whether it is
-// retired.
+// retired. Under a stale policy it does nothing: full under the old Burst
+// is not full under a larger new one.
 func (b *bucket) retire(p *policyMath, now int64, c *counters) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case b.last == retired:
 		return true
-	case b.last == pending:
+	case b.last == pending || p.stale.Load():
 		return false
-	case p.advance(b.tokens, b.last, max(now, b.last)) < p.burst:
+	case p.advance(b.tokens, b.last, max(now, b.last, p.since)) < p.burst:
 		return false
 	}
 	b.last = retired

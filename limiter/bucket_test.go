@@ -38,8 +38,8 @@ func TestBucketTable(t *testing.T) {
 	b := &bucket{tokens: p.burst}
 	oracle := rate.NewLimiter(10, 3)
 	for i, s := range steps {
-		d, live := b.allow(&p, ns(s.at), s.n, nil)
-		if !live {
+		d, o := b.allow(&p, ns(s.at), s.n, nil)
+		if o != decided {
 			t.Fatalf("step %d: bucket not live", i)
 		}
 		want := oracle.AllowN(t0.Add(s.at), s.n)
@@ -129,7 +129,7 @@ func TestBucketRetire(t *testing.T) {
 	if !b.retire(&p, ns(time.Second), nil) {
 		t.Fatal("retire(after refill) = false, want true")
 	}
-	if _, live := b.allow(&p, ns(time.Second), 1, nil); live {
+	if _, o := b.allow(&p, ns(time.Second), 1, nil); o == decided {
 		t.Fatal("allow on a retired bucket reported live")
 	}
 	if !b.retire(&p, ns(time.Second), nil) {

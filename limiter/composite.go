@@ -45,8 +45,9 @@ const maxStackLimits = 8
 // prefetched tokens they came from); after a denial they are not
 // inspected, since that would cost a round trip.
 //
-// An error from any limit (an invalid cost, a closed Limiter) gives back
-// what was taken and is returned, wrapped with the limit's name. An error
+// An error from any limit (a nil Limiter, a Cost below 0 or above the
+// limit's Burst, a closed Limiter, a nil ctx) gives back what was taken and
+// is returned, wrapped with the limit's name. An error
 // wrapping ErrStoreUnavailable is not such an error: as from AllowN, the
 // decision that comes with it (from the limit's FailureMode) is used, and
 // the error is returned with the CompositeDecision.
@@ -63,45 +64,56 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 		grants = grants[:0]
 	}
 	for i, lim := range limits {
-		n := max(lim.Cost, 1)
-		if lim.Limiter == nil {
-			giveBack()
-			return CompositeDecision{}, fmt.Errorf("limiter: limit %q has a nil Limiter", lim.Name)
-		}
-		m := lim.Limiter.pm.Load()
-		if err := lim.Limiter.check(m, n); err != nil {
+		d, g, err := lim.decide(ctx, !out.Allowed)
+		switch {
+		case errors.Is(err, ErrStoreUnavailable):
+			storeErr = errors.Join(storeErr, fmt.Errorf("limit %q: %w", lim.Name, err))
+		case err != nil:
 			giveBack()
 			return CompositeDecision{}, fmt.Errorf("limit %q: %w", lim.Name, err)
 		}
-		if !out.Allowed { // denied already: inspect only
-			d := lim.Limiter.peek(lim.Key, n)
-			out.RetryAfter = max(out.RetryAfter, d.RetryAfter)
-			out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
-			continue
-		}
-		d, g := m.unlimited(), grant{}
-		if !m.inf {
-			var err error
-			d, g, err = lim.Limiter.takeFor(ctx, m, lim.Key, n)
-			switch {
-			case errors.Is(err, ErrStoreUnavailable):
-				storeErr = errors.Join(storeErr, fmt.Errorf("limit %q: %w", lim.Name, err))
-			case err != nil:
-				giveBack()
-				return CompositeDecision{}, fmt.Errorf("limit %q: %w", lim.Name, err)
-			}
-		}
 		out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
-		if !d.Allowed {
+		switch {
+		case !out.Allowed: // denied already: lim was only inspected
+			out.RetryAfter = max(out.RetryAfter, d.RetryAfter)
+		case !d.Allowed:
 			giveBack()
 			out.Allowed, out.DeniedBy, out.Tightest = false, lim.Name, lim.Name
 			out.Limit, out.Remaining, out.RetryAfter = d.Limit, d.Remaining, d.RetryAfter
-			continue
-		}
-		grants = append(grants, g)
-		if i == 0 || d.Remaining < out.Remaining {
-			out.Limit, out.Remaining, out.Tightest = d.Limit, d.Remaining, lim.Name
+		default:
+			grants = append(grants, g)
+			if i == 0 || d.Remaining < out.Remaining {
+				out.Limit, out.Remaining, out.Tightest = d.Limit, d.Remaining, lim.Name
+			}
 		}
 	}
 	return out, storeErr
+}
+
+// decide is lim's part of AllowAll: its decision and grant, or with
+// inspect, the decision it would make, taking nothing.
+func (lim Limit) decide(ctx context.Context, inspect bool) (Decision, grant, error) {
+	if lim.Limiter == nil {
+		return Decision{}, grant{}, errors.New("limiter: nil Limiter")
+	}
+	if lim.Cost < 0 {
+		return Decision{}, grant{}, fmt.Errorf("%w: cost %d is negative", ErrInvalidCost, lim.Cost)
+	}
+	n := max(lim.Cost, 1)
+	for {
+		m := lim.Limiter.pm.Load()
+		if err := lim.Limiter.check(ctx, m, n); err != nil {
+			return Decision{}, grant{}, err
+		}
+		switch {
+		case inspect:
+			return lim.Limiter.peek(lim.Key, n), grant{}, nil
+		case m.inf:
+			return m.unlimited(), grant{}, nil
+		}
+		d, g, ok, err := lim.Limiter.takeFor(ctx, m, lim.Key, n)
+		if ok {
+			return d, g, err
+		}
+	}
 }

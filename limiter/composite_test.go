@@ -1,7 +1,9 @@
 package limiter
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -132,4 +134,54 @@ func TestAllowAllDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, f); n != 0 {
 		t.Errorf("AllowAll on tracked keys: %v allocs, want 0", n)
 	}
+}
+
+// slowDenyStore answers every Take with a denial after delay, in fake time:
+// a limit slow enough for the others to refill before AllowAll refunds them.
+type slowDenyStore struct{ delay time.Duration }
+
+func (s slowDenyStore) Take(ctx context.Context, _ string, req StoreRequest) (StoreResult, error) {
+	time.Sleep(s.delay)
+	return StoreResult{Decision: Decision{Limit: req.Policy.Burst, RetryAfter: time.Second}}, nil
+}
+func (slowDenyStore) Reset(context.Context, string) error                       { return nil }
+func (slowDenyStore) Refund(context.Context, string, StoreRequest, int64) error { return nil }
+
+// A refund never mints tokens: when the second limit answers only after the
+// first has refilled, the tokens the first gets back are those it had not
+// regained on its own. Reported before the fix: 20 admitted within 1 ms
+// against a bound of 10.1.
+func TestAllowAllSlowLimitRefundDoesNotMint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := PerSecond(10)
+		perIP := mustNew(t, p)
+		slow := mustNew(t, PerSecond(10), WithStore(slowDenyStore{delay: time.Second + time.Millisecond}),
+			WithStoreTimeout(time.Hour))
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range 10 { // drain perIP; each request then waits on the slow limit
+			wg.Go(func() {
+				d, err := AllowAll(ctx, Limit{Name: "ip", Limiter: perIP, Key: "ip"}, Limit{Name: "slow", Limiter: slow, Key: "k"})
+				if err != nil || d.Allowed {
+					t.Errorf("AllowAll = %+v, %v: want denied by the slow limit", d, err)
+				}
+			})
+		}
+		var admitted []time.Duration
+		take := func() {
+			for range 10 {
+				if d, _ := perIP.Allow(ctx, "ip"); d.Allowed {
+					admitted = append(admitted, time.Since(start))
+				}
+			}
+		}
+		time.Sleep(time.Second) // perIP has refilled: its 10 tokens go now
+		take()
+		wg.Wait() // then the slow limit denies, and the first gets refunds
+		take()
+		if len(admitted) != 10 {
+			t.Errorf("%d admitted at %v, want the 10 perIP refilled, none from refunds", len(admitted), admitted)
+		}
+		checkWindows(t, "per-ip", p, admitted)
+	})
 }

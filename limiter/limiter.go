@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,17 +36,21 @@ var (
 	// ErrInvalidCost is wrapped by AllowN's error for a cost below 1 or
 	// above the policy's Burst (a request that could never be admitted).
 	ErrInvalidCost = errors.New("limiter: invalid cost")
+
+	errNilContext = errors.New("limiter: nil Context")
 )
 
 // A Limiter enforces one Policy for each key (a client IP, an API key, …).
 // Its methods are safe for concurrent use; call Close when done with it.
 type Limiter struct {
-	pm    atomic.Pointer[policyMath] // replaced by SetPolicy
-	inf   bool                       // rate.Inf: decide nothing, track nothing
-	epoch time.Time                  // the clock is nanoseconds since epoch, read monotonically
+	pm       atomic.Pointer[policyMath] // replaced by SetPolicy
+	policyMu sync.Mutex                 // serialises SetPolicy
+	inf      bool                       // rate.Inf: decide nothing, track nothing
+	epoch    time.Time                  // the clock is nanoseconds since epoch, read monotonically
 
 	table   table
 	over    overflow
+	events  events           // rate.Limiter's lastEvent, for buckets WaitN reserved ahead on (wait.go)
 	sweeper *sweeper.Sweeper // nil for rate.Inf
 	helped  atomic.Uint64    // retired buckets deleted by requests (revive, makeRoom), not the sweeper
 
@@ -99,11 +104,17 @@ func New(p Policy, opts ...Option) (*Limiter, error) {
 func (l *Limiter) Policy() Policy { return l.pm.Load().policy }
 
 // SetPolicy makes l enforce p from now on, without a restart: for plans
-// reloaded at run time. Each bucket adopts p at its next decision, as if p
-// had been in force since that bucket's last decision: the idle time refills
-// at p's rate, and the level is capped at p's Burst. A Limiter cannot change
-// to or from rate.Inf (an unlimited Limiter tracks nothing to adopt it);
-// that, or an invalid p, is an error and changes nothing.
+// reloaded at run time. It has the semantics of rate.Limiter's SetLimitAt
+// and SetBurstAt at the instant of the call, on every key: each bucket
+// keeps the level it has then (refilled under the old policy up to the
+// change), then refills at p's Rate and is capped at p's Burst; a bucket
+// that is full at the change is full under p too, as a key without a
+// bucket is (a new or idle client gets p's Burst at once). When
+// SetPolicy returns, no decision uses the old policy any more, and with a
+// Store this instance has dropped every deny-cache entry and prefetched
+// lease issued under it. A Limiter cannot change to or from rate.Inf (an
+// unlimited Limiter tracks nothing to adopt it); that, or an invalid p, is
+// an error and changes nothing.
 func (l *Limiter) SetPolicy(p Policy) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -115,10 +126,24 @@ func (l *Limiter) SetPolicy(p Policy) error {
 	return nil
 }
 
-// setPolicy is SetPolicy for a p already validated.
+// setPolicy is SetPolicy for a p already validated. It publishes the new
+// policy, marks the old one stale (so no decision made after this returns
+// uses it), and adopts every bucket at the change, so that the next change
+// finds none still to be advanced under an older policy (see policyMath).
 func (l *Limiter) setPolicy(p Policy) {
-	m := newPolicyMath(p)
+	l.policyMu.Lock()
+	defer l.policyMu.Unlock()
+	old := l.pm.Load()
+	// Each policy starts strictly after the last: a bucket whose clock is
+	// a policy's since then belongs to that policy (see bucket.adopt).
+	m := old.successor(p, max(l.now(), old.since+1))
 	l.pm.Store(m)
+	old.stale.Store(true)
+	l.table.Range(func(_ tableKey, b *bucket) bool {
+		b.adopt(m)
+		return true
+	})
+	l.over.adopt(m)
 	if l.remote != nil {
 		l.remote.setPolicy(m)
 	}
@@ -150,39 +175,45 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	m := l.pm.Load()
 	// The fast path: a tracked key, on a plain local limiter. One branch
 	// covers every case it does not handle.
-	if n >= 1 && n <= m.n && !m.inf && l.remote == nil && l.observe == nil && !l.closed.Load() {
+	if n >= 1 && n <= m.n && !m.inf && l.remote == nil && l.observe == nil && ctx != nil && !l.closed.Load() {
 		if b, ok := l.table.lookup(key); ok {
 			now := l.now() // read after the lookup: the decision is as late as it can be
-			if d, live := b.allow(m, now, n, &l.stats); live {
+			if d, o := b.allow(m, now, n, &l.stats); o == decided {
 				return d, nil
 			}
 		}
 	}
-	return l.allowN(ctx, m, key, n)
+	return l.allowN(ctx, key, n)
 }
 
 // allowN is AllowN beyond the fast path.
-func (l *Limiter) allowN(ctx context.Context, m *policyMath, key string, n int) (Decision, error) {
-	if err := l.check(m, n); err != nil {
-		return Decision{}, err
+func (l *Limiter) allowN(ctx context.Context, key string, n int) (Decision, error) {
+	for {
+		m := l.pm.Load()
+		if err := l.check(ctx, m, n); err != nil {
+			return Decision{}, err
+		}
+		if m.inf {
+			return m.unlimited(), nil
+		}
+		var (
+			d   Decision
+			g   grant
+			err error
+		)
+		if l.remote == nil {
+			var ok bool
+			if d, _, g, ok = l.take(m, key, n, 0); !ok {
+				continue // SetPolicy replaced m meanwhile
+			}
+		} else {
+			d, g, err = l.allowRemote(ctx, m, key, n)
+		}
+		if l.observe != nil {
+			l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over, Err: err})
+		}
+		return d, err
 	}
-	if m.inf {
-		return m.unlimited(), nil
-	}
-	var (
-		d   Decision
-		g   grant
-		err error
-	)
-	if l.remote == nil {
-		d, _, g = l.take(m, key, n, 0)
-	} else {
-		d, g, err = l.allowRemote(ctx, m, key, n)
-	}
-	if l.observe != nil {
-		l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over, Err: err})
-	}
-	return d, err
 }
 
 // A grant records where a request's tokens came from, so that they can be
@@ -192,69 +223,81 @@ func (l *Limiter) allowN(ctx context.Context, m *policyMath, key string, n int) 
 type grant struct {
 	b     *bucket
 	over  bool
-	lease *entry // remote: this entry's prefetched tokens
-	store bool   // remote: a Store round trip
-	local bool   // remote: the FailOpen buckets (b or over are theirs)
-	at    int64  // when the tokens were taken: the bucket's clock, or the Store's (StoreResult.At)
+	lease *entry      // remote: this entry's prefetched tokens
+	store bool        // remote: a Store round trip
+	local bool        // remote: the FailOpen buckets (b or over are theirs)
+	m     *policyMath // the policy the tokens were taken under (local)
+	at    int64       // local: the reservation's time-to-act; store: StoreResult.At
 }
 
 // takeFor is AllowN's decision, with its grant for AllowAll: the local
 // tier's, or the remote tier's. An error wrapping ErrStoreUnavailable comes
-// with a decision to apply.
-func (l *Limiter) takeFor(ctx context.Context, m *policyMath, key string, n int) (Decision, grant, error) {
+// with a decision to apply. ok is false if SetPolicy replaced m meanwhile:
+// nothing was taken, and the caller starts over with the new policy.
+func (l *Limiter) takeFor(ctx context.Context, m *policyMath, key string, n int) (d Decision, g grant, ok bool, err error) {
 	if l.remote != nil { // remote tier hook (remote.go)
-		return l.allowRemote(ctx, m, key, n)
+		d, g, err = l.allowRemote(ctx, m, key, n)
+		return d, g, true, err
 	}
-	d, _, g := l.take(m, key, n, 0)
-	return d, g, nil
+	d, _, g, ok = l.take(m, key, n, 0)
+	return d, g, ok, nil
 }
 
 // take decides a request of cost n for key, reserving up to maxWait ahead
 // (0 for AllowN). It returns the decision, the wait before an admitted
-// request may proceed, and where the tokens came from.
-func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, grant) {
+// request may proceed, and where the tokens came from; ok is false, with
+// nothing taken, if m is stale (SetPolicy replaced it).
+func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) (d Decision, wait time.Duration, g grant, ok bool) {
+	var ev *events
+	if maxWait > 0 {
+		ev = &l.events
+	}
 	for {
-		if b, ok := l.table.lookup(key); ok {
-			now := l.now() // read after the lookup: the decision is as late as it can be
-			d, wait, live := b.take(m, now, n, maxWait, &l.stats)
-			if live {
-				return d, wait, grant{b: b}
+		b, found := l.table.lookup(key)
+		if !found {
+			if !l.table.reserve() && !l.makeRoom(m) {
+				l.sweeper.Kick()
+				d, wait, at, o := l.fromOverflow(m, key, n, maxWait)
+				switch o {
+				case decided:
+					l.stats.count(0, d.Allowed, true)
+					return d, wait, grant{over: true, m: m, at: at + int64(wait)}, true
+				case stale:
+					return d, 0, grant{}, false
+				}
+				continue
 			}
-			l.revive(m, key, b)
-			continue
-		}
-		if !l.table.reserve() && !l.makeRoom(m) {
-			l.sweeper.Kick()
-			if d, wait, live := l.fromOverflow(m, key, n, maxWait); live {
-				l.stats.count(0, d.Allowed, true)
-				return d, wait, grant{over: true}
+			var stored bool
+			if b, stored = l.table.store(ownKey(makeKey(key)), &bucket{last: pending}); stored {
+				l.settle(m, b)
 			}
-			continue
 		}
-		b, stored := l.table.store(ownKey(makeKey(key)), &bucket{last: pending})
-		if stored {
-			l.settle(m, b)
+		// Take from the bucket in the table (found, ours, or one stored
+		// meanwhile); if it was retired meanwhile, start over.
+		now := l.now() // read after the lookup: the decision is as late as it can be
+		d, wait, at, o := b.take(m, now, n, maxWait, &l.stats, ev)
+		switch o {
+		case decided:
+			return d, wait, grant{b: b, m: m, at: at + int64(wait)}, true
+		case stale:
+			return d, 0, grant{}, false
 		}
-		// Take from the bucket in the table (ours, or one stored meanwhile),
-		// as a lookup would; if it was retired meanwhile, start over.
-		now := l.now()
-		if d, wait, live := b.take(m, now, n, maxWait, &l.stats); live {
-			return d, wait, grant{b: b}
-		}
+		l.revive(m, key, b)
 	}
 }
 
-// refund gives back n tokens of an admitted request for key that did not
-// go ahead.
+// refund undoes the admission that g records, of n tokens for key, which
+// did not go ahead (see policyMath.giveBack for how much comes back).
 func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
-	m := l.pm.Load()
 	switch {
 	case g.lease != nil || g.store || g.local:
-		l.refundRemote(ctx, m, key, g, n)
+		l.refundRemote(ctx, l.pm.Load(), key, g, n)
 	case g.b != nil:
-		g.b.refund(m, n)
+		for g.b.cancel(l.pm.Load(), g.m, n, g.at, l.now(), &l.events) == stale {
+		}
 	case g.over:
-		l.over.refund(m, n)
+		for l.over.cancel(l.pm.Load(), g.m, n, g.at, l.now()) == stale {
+		}
 	}
 }
 
@@ -274,11 +317,14 @@ func (l *Limiter) peek(key string, n int) Decision {
 		}
 		b.mu.Unlock()
 	}
-	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last)), n, 0)
+	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last, m.since)), n, 0)
 	return d
 }
 
-func (l *Limiter) check(m *policyMath, n int) error {
+func (l *Limiter) check(ctx context.Context, m *policyMath, n int) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if l.closed.Load() {
 		return ErrClosed
 	}
@@ -330,6 +376,7 @@ func (l *Limiter) makeRoom(m *policyMath) bool {
 	seen, freed := 0, false
 	l.table.Range(func(k tableKey, b *bucket) bool {
 		if b.retire(m, now, &l.stats) && l.table.takeOver(k, b) {
+			l.events.forget(b)
 			l.helped.Add(1)
 			freed = true
 			return false
@@ -344,12 +391,21 @@ func (l *Limiter) makeRoom(m *policyMath) bool {
 }
 
 // retire is the sweeper's retire function.
-func (l *Limiter) retire(b *bucket) bool { return b.retire(l.pm.Load(), l.now(), &l.stats) }
+func (l *Limiter) retire(b *bucket) bool {
+	if !b.retire(l.pm.Load(), l.now(), &l.stats) {
+		return false
+	}
+	l.events.forget(b)
+	return true
+}
 
 // Reset forgets key: its next request starts with a full bucket. Resetting
 // a key that is not tracked does nothing. Unlike sweeping, Reset does change
 // decisions; it is for operators (a client unblocked by hand, a test).
 func (l *Limiter) Reset(ctx context.Context, key string) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if l.closed.Load() {
 		return ErrClosed
 	}
@@ -358,6 +414,7 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	}
 	if b, ok := l.table.lookup(key); ok {
 		b.retireNow(&l.stats)
+		l.events.forget(b)
 		l.table.CompareAndDelete(makeKey(key), b)
 	}
 	return nil

@@ -40,29 +40,41 @@ import (
 // sequentially consistent, so at least one side sees the other. Either the
 // overflow path sees the bucket and uses it, or settling sees dirty and
 // waits on over.mu for that path to finish, so its spending is in the level.
+//
+// The overflow bucket is a bucket like the others (tokens and last, always
+// a time), with rate.Limiter's lastEvent in its own fields.
 type overflow struct {
-	mu     sync.Mutex
-	tokens float64
-	last   int64
-	dirty  atomic.Bool // set under mu before each use; cleared under mu only when full
+	mu        sync.Mutex
+	tokens    float64
+	last      int64
+	lastEvent int64       // the latest reservation's time-to-act, if reservedAhead
+	ahead     bool        // a WaitN has reserved ahead on the overflow bucket
+	dirty     atomic.Bool // set under mu before each use; cleared under mu only when full
 }
 
-// fromOverflow serves key from the overflow bucket. live is false if key is
-// in the table after all; the caller then starts over.
-func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, bool) {
+// fromOverflow serves key from the overflow bucket: the decision, the wait,
+// and the bucket time it was decided at. The outcome is gone if key is in
+// the table after all, stale if m is; the caller then starts over.
+func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, int64, outcome) {
 	o := &l.over
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if m.stale.Load() {
+		return Decision{}, 0, 0, stale
+	}
 	o.dirty.Store(true)
 	if _, ok := l.table.lookup(key); ok {
-		return Decision{}, 0, false
+		return Decision{}, 0, 0, gone
 	}
-	now := max(l.now(), o.last)
+	now := max(l.now(), o.last, m.since)
 	left, d, wait := m.take(m.advance(o.tokens, o.last, now), n, maxWait)
 	if d.Allowed {
 		o.tokens, o.last = left, now
+		if wait > 0 {
+			o.lastEvent, o.ahead = now+int64(wait), true
+		}
 	}
-	return d, wait, true
+	return d, wait, now, decided
 }
 
 // settle gives pending bucket b its starting level (see above).
@@ -73,7 +85,7 @@ func (l *Limiter) settle(m *policyMath, b *bucket) {
 		return
 	}
 	o.mu.Lock()
-	now := max(l.now(), o.last)
+	now := max(l.now(), o.last, m.since)
 	level := m.advance(o.tokens, o.last, now)
 	if level >= m.burst {
 		o.dirty.Store(false)
@@ -82,10 +94,36 @@ func (l *Limiter) settle(m *policyMath, b *bucket) {
 	o.mu.Unlock()
 }
 
-// refund gives back n tokens taken from the overflow bucket (see
-// bucket.refund).
-func (o *overflow) refund(m *policyMath, n int) {
+// cancel undoes a reservation on the overflow bucket (see bucket.cancel).
+func (o *overflow) cancel(p, r *policyMath, n int, due, now int64) outcome {
 	o.mu.Lock()
-	o.tokens = min(o.tokens+float64(n), m.burst)
+	defer o.mu.Unlock()
+	if p.stale.Load() {
+		return stale
+	}
+	t := max(now, o.last, p.since)
+	lastEvent := due
+	if o.ahead && o.lastEvent > due {
+		lastEvent = o.lastEvent
+	}
+	back := r.giveBack(n, due, lastEvent, t)
+	if back <= 0 {
+		return decided
+	}
+	o.tokens, o.last = min(p.advance(o.tokens, o.last, t)+back, p.burst), t
+	if o.ahead && o.lastEvent == due {
+		if prev := r.prevEvent(n, due); prev >= t {
+			o.lastEvent = prev
+		}
+	}
+	return decided
+}
+
+// adopt moves the overflow bucket to policy p (see bucket.adopt).
+func (o *overflow) adopt(p *policyMath) {
+	o.mu.Lock()
+	if o.last < p.since {
+		o.tokens, o.last = p.adopt(o.tokens, o.last), p.since
+	}
 	o.mu.Unlock()
 }

@@ -2,7 +2,9 @@ package limiter
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/floodgate-go/floodgate/sweeper"
 )
 
 func mustPlans(t *testing.T, policies map[string]Policy, opts ...Option) *Plans {
@@ -166,4 +170,93 @@ func TestSetPolicy(t *testing.T) {
 	if d, _ := l.AllowN(ctx, "k", 5); !d.Allowed {
 		t.Errorf("a new key after raising the burst to 5: %+v, want a cost of 5 admitted", d)
 	}
+}
+
+// setOracle applies SetPolicy's semantics to a key's rate.Limiter at now:
+// SetLimitAt and SetBurstAt, except that a full limiter becomes a fresh one
+// at the new Burst (as a key without a bucket does).
+func setOracle(o *rate.Limiter, p Policy, now time.Time) *rate.Limiter {
+	if o.TokensAt(now) >= float64(o.Burst()) {
+		return rate.NewLimiter(p.Rate, p.Burst)
+	}
+	o.SetLimitAt(now, p.Rate)
+	o.SetBurstAt(now, p.Burst)
+	return o
+}
+
+// SetPolicy up and down, with sweeps in between, decides as one rate.Limiter
+// per key changed by setOracle at the same instants.
+func TestSetPolicyMatchesRateLimiter(t *testing.T) {
+	policies := []Policy{PerSecond(3), {Rate: 0.5, Burst: 2}, {Rate: 20, Burst: 8}, {Rate: 1, Burst: 1}}
+	for seed := range uint64(30) {
+		synctest.Test(t, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 11))
+			cur := policies[rng.IntN(len(policies))]
+			l := mustNew(t, cur)
+			oracle := map[string]*rate.Limiter{}
+			for step := range 400 {
+				key := string(rune('a' + rng.IntN(4)))
+				switch r := rng.IntN(10); {
+				case r < 3:
+					time.Sleep(time.Duration(rng.Float64() * 1.5 * float64(time.Second)))
+				case r == 3:
+					sweeper.Pass(&l.table, l.retire)
+				case r == 4:
+					cur = policies[rng.IntN(len(policies))]
+					if err := l.SetPolicy(cur); err != nil {
+						t.Fatal(err)
+					}
+					for k, o := range oracle {
+						oracle[k] = setOracle(o, cur, time.Now())
+					}
+				default:
+					o := oracle[key]
+					if o == nil {
+						o = rate.NewLimiter(cur.Rate, cur.Burst)
+						oracle[key] = o
+					}
+					n := 1 + rng.IntN(cur.Burst)
+					d, err := l.AllowN(ctx, key, n)
+					if want := o.AllowN(time.Now(), n); err != nil || d.Allowed != want || d.Limit != cur.Burst {
+						t.Fatalf("seed %d step %d: AllowN(%q, %d) under %v = %+v, %v; rate.Limiter says %v", seed, step, key, n, cur, d, err, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// SetPolicy racing requests: a decision begun after SetPolicy returned
+// never uses an older policy (its Limit names the policy), under -race.
+func TestSetPolicyRacingRequests(t *testing.T) {
+	burst := func(i int64) int { return 1000 + int(i%3)*100 } // policy i, cycling through three
+	l := mustNew(t, Policy{Rate: 1000, Burst: burst(0)})
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var done atomic.Int64 // the last policy SetPolicy returned from
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				before := done.Load()
+				d, err := l.Allow(ctx, strconv.Itoa(g*10+i%10))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// Policy before, or the next one if SetPolicy was under way.
+				if after := done.Load(); after == before && d.Limit != burst(before) && d.Limit != burst(before+1) {
+					t.Errorf("a decision begun after SetPolicy(burst %d) returned has Limit %d", burst(before), d.Limit)
+					return
+				}
+			}
+		})
+	}
+	for i := int64(1); i <= 300; i++ {
+		if err := l.SetPolicy(Policy{Rate: 1000, Burst: burst(i)}); err != nil {
+			t.Fatal(err)
+		}
+		done.Store(i)
+	}
+	stop.Store(true)
+	wg.Wait()
 }

@@ -261,8 +261,7 @@ func (r *remote) liveEntry(key string, rate float64) (*entry, bool) {
 func (l *Limiter) fallback(ctx context.Context, m *policyMath, key string, n int, cause error) (Decision, grant, error) {
 	r := l.remote
 	r.cell().fallbacks.Add(1)
-	if lm := r.local.pm.Load(); r.cfg.mode == FailOpen && n <= lm.n {
-		d, _, g := r.local.take(lm, key, n, 0)
+	if d, g, ok := r.failOpen(key, n); ok {
 		d.Limit = m.n
 		l.stats.count(rand.Uint64(), d.Allowed, false)
 		g.local = d.Allowed
@@ -274,6 +273,21 @@ func (l *Limiter) fallback(ctx context.Context, m *policyMath, key string, n int
 	}
 	l.stats.count(rand.Uint64(), false, false)
 	return Decision{Limit: m.n, RetryAfter: time.Duration(wait)}, grant{}, cause
+}
+
+// failOpen decides with FailOpen's local buckets, if that is the mode and
+// n fits their policy.
+func (r *remote) failOpen(key string, n int) (Decision, grant, bool) {
+	for r.cfg.mode == FailOpen {
+		lm := r.local.pm.Load()
+		if n > lm.n {
+			break
+		}
+		if d, _, g, ok := r.local.take(lm, key, n, 0); ok {
+			return d, g, true
+		}
+	}
+	return Decision{}, grant{}, false
 }
 
 // refundRemote gives back n tokens of an admission the remote tier made,
@@ -304,7 +318,8 @@ func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g
 			e.mu.Unlock()
 		}
 	case g.local:
-		r.local.refund(ctx, key, grant{b: g.b, over: g.over}, n)
+		g.local = false
+		r.local.refund(ctx, key, g, n)
 	}
 }
 

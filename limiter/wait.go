@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,40 +19,55 @@ func (l *Limiter) Wait(ctx context.Context, key string) error { return l.WaitN(c
 
 // WaitN blocks until a request of cost n for key may go ahead: for callers
 // that would rather queue than be rejected, such as a client of a
-// third-party API with its own limit. Like rate.Limiter.WaitN, it reserves
-// the tokens at once, so concurrent waiters go ahead in the order they
-// called, and then sleeps until the tokens exist.
+// third-party API with its own limit. It has the semantics of
+// rate.Limiter.WaitN: it reserves the tokens at once, so concurrent waiters
+// go ahead in the order they called, and then sleeps until the tokens
+// exist.
 //
 // WaitN returns at once, having reserved nothing, if ctx is already done or
 // if the wait would end after ctx's deadline (the error then wraps
-// ErrWouldExceedDeadline). If ctx is done during the wait, the reserved
-// tokens are given back and ctx.Err() is returned. Invalid costs and a
+// ErrWouldExceedDeadline; without a deadline, a wait too long for a
+// time.Duration, about 292 years, is refused the same way where
+// rate.Limiter would sleep). If ctx is done during the wait, WaitN returns
+// ctx.Err() and gives back what rate.Reservation.CancelAt would: the
+// tokens no later reservation counts on. Invalid costs, a nil ctx and a
 // closed Limiter get AllowN's errors.
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
-	m := l.pm.Load()
-	if err := l.check(m, n); err != nil {
-		return err
+	for {
+		m := l.pm.Load()
+		if err := l.check(ctx, m, n); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if m.inf {
+			return nil
+		}
+		if l.remote != nil {
+			return l.waitRemote(ctx, key, n)
+		}
+		maxWait, hasDeadline := time.Duration(math.MaxInt64), false
+		if deadline, ok := ctx.Deadline(); ok {
+			maxWait, hasDeadline = max(time.Until(deadline), 0), true
+		}
+		d, wait, g, ok := l.take(m, key, n, maxWait)
+		switch {
+		case !ok:
+			continue // SetPolicy replaced m meanwhile
+		case !d.Allowed && hasDeadline:
+			return fmt.Errorf("%w: a cost of %d needs %v, the deadline is in %v", ErrWouldExceedDeadline, n, d.RetryAfter, maxWait)
+		case !d.Allowed:
+			return fmt.Errorf("%w: a cost of %d needs a wait longer than a time.Duration holds", ErrWouldExceedDeadline, n)
+		case wait == 0:
+			return nil
+		}
+		return l.sleep(ctx, key, g, n, wait)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if m.inf {
-		return nil
-	}
-	if l.remote != nil {
-		return l.waitRemote(ctx, key, n)
-	}
-	maxWait := time.Duration(math.MaxInt64)
-	if deadline, ok := ctx.Deadline(); ok {
-		maxWait = max(time.Until(deadline), 0)
-	}
-	d, wait, g := l.take(m, key, n, maxWait)
-	if !d.Allowed {
-		return fmt.Errorf("%w: a cost of %d needs %v, the deadline is in %v", ErrWouldExceedDeadline, n, d.RetryAfter, maxWait)
-	}
-	if wait == 0 {
-		return nil
-	}
+}
+
+// sleep waits out an admitted reservation, or undoes it if ctx ends first.
+func (l *Limiter) sleep(ctx context.Context, key string, g grant, n int, wait time.Duration) error {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -85,4 +102,46 @@ func (l *Limiter) waitRemote(ctx context.Context, key string, n int) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// events holds rate.Limiter's lastEvent — the time-to-act of the latest
+// reservation — for the buckets that WaitN reserved ahead on (see bucket).
+// Only undoing a reservation reads it. The map is guarded by mu, which is
+// taken inside a bucket's lock; n mirrors its length so that the common
+// case, no entry at all, costs one atomic load. An entry goes when its
+// bucket is retired (a full bucket has no reservation outstanding).
+type events struct {
+	mu sync.Mutex
+	n  atomic.Int64
+	m  map[*bucket]int64
+}
+
+func (e *events) set(b *bucket, t int64) {
+	e.mu.Lock()
+	if e.m == nil {
+		e.m = make(map[*bucket]int64)
+	}
+	e.m[b] = t
+	e.n.Store(int64(len(e.m)))
+	e.mu.Unlock()
+}
+
+func (e *events) get(b *bucket) (t int64, ok bool) {
+	if e == nil || e.n.Load() == 0 {
+		return 0, false
+	}
+	e.mu.Lock()
+	t, ok = e.m[b]
+	e.mu.Unlock()
+	return t, ok
+}
+
+func (e *events) forget(b *bucket) {
+	if e.n.Load() == 0 {
+		return
+	}
+	e.mu.Lock()
+	delete(e.m, b)
+	e.n.Store(int64(len(e.m)))
+	e.mu.Unlock()
 }
