@@ -121,8 +121,18 @@ func (b *Bucket) Cancel(r Reservation, t time.Time) {
 	}
 }
 
-// SetPolicy is rate.Limiter's SetLimitAt(t, limit) then SetBurstAt(t, burst).
-func (b *Bucket) SetPolicy(t time.Time, limit rate.Limit, burst int) {
+// SetPolicy is rate.Limiter's SetLimitAt(t, limit) then SetBurstAt(t,
+// burst), except that a bucket full at t is full under the new policy too,
+// as a fresh one is: floodgate's rule, so that whether the sweeper had
+// retired the bucket changes nothing. It reports whether that rule made a
+// difference (a full bucket whose Burst grew), and whether a reservation
+// is still ahead of t.
+func (b *Bucket) SetPolicy(t time.Time, limit rate.Limit, burst int) (refilled, ahead bool) {
 	b.tokens, b.last, b.limit = b.advance(t), t, limit
+	refilled = b.tokens >= float64(b.burst) && burst > b.burst
 	b.tokens, b.last, b.burst = b.advance(t), t, burst
+	if refilled {
+		b.tokens = float64(burst)
+	}
+	return refilled, b.lastEvent.After(t)
 }

@@ -92,11 +92,20 @@ func (o *Oracle) CancelWait(r Reservation, t time.Time) error {
 	return o.Check(t)
 }
 
-// SetPolicy applies a policy change at t (SetLimitAt then SetBurstAt) and
-// starts a new ledger segment, checking the one it closes.
+// SetPolicy applies a policy change at t (SetLimitAt then SetBurstAt; a
+// full bucket becomes a fresh one, see Bucket.SetPolicy) and starts a new
+// ledger segment, checking the one it closes. Where the fresh-bucket rule
+// differs from rate.Limiter, the shadow becomes a fresh rate.Limiter, or
+// is dropped if a WaitN still holds a reservation in the old one.
 func (o *Oracle) SetPolicy(t time.Time, limit rate.Limit, burst int) error {
-	o.ref.SetPolicy(t, limit, burst)
-	if o.shadow != nil {
+	refilled, ahead := o.ref.SetPolicy(t, limit, burst)
+	switch {
+	case o.shadow == nil:
+	case refilled && ahead:
+		o.shadow = nil
+	case refilled:
+		o.shadow = rate.NewLimiter(limit, burst)
+	default:
 		o.shadow.SetLimitAt(t, limit)
 		o.shadow.SetBurstAt(t, burst)
 		if err := o.Check(t); err != nil {
