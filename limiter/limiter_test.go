@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -12,8 +11,6 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/time/rate"
-
-	"github.com/floodgate-go/floodgate/sweeper"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -121,52 +118,6 @@ func TestInfAllowsEverythingAndStoresNothing(t *testing.T) {
 	}
 	if s := l.Stats(); s.Keys != 0 {
 		t.Errorf("rate.Inf tracked %d keys, want 0", s.Keys)
-	}
-}
-
-// TestModel runs random sequences of Allow, AllowN, Reset, sweeper passes
-// and sleeps through the public API, in fake time, and compares every
-// decision with one plain rate.Limiter per key in a plain map.
-func TestModel(t *testing.T) {
-	for seed := range uint64(20) {
-		synctest.Test(t, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 7))
-			p := Policy{Rate: rate.Limit([]float64{0.5, 3, 10, 250}[rng.IntN(4)]), Burst: 1 + rng.IntN(8)}
-			l := mustNew(t, p, WithSweepInterval(time.Duration(1+rng.IntN(500))*time.Millisecond))
-			oracle := map[string]*rate.Limiter{}
-			keys := []string{"a", "b", "10.0.0.1", "2001:db8::/64", strings.Repeat("long", 40)}
-			for step := range 3000 {
-				key := keys[rng.IntN(len(keys))]
-				o := oracle[key]
-				if o == nil {
-					o = rate.NewLimiter(p.Rate, p.Burst)
-					oracle[key] = o
-				}
-				switch r := rng.IntN(20); {
-				case r < 4:
-					time.Sleep(time.Duration(rng.Float64() * 2 * float64(time.Second) / float64(p.Rate)))
-				case r == 4:
-					sweeper.Pass(&l.table, l.retire)
-				case r == 5:
-					if err := l.Reset(ctx, key); err != nil {
-						t.Fatal(err)
-					}
-					delete(oracle, key)
-				default:
-					n := 1 + rng.IntN(p.Burst)
-					d, err := l.AllowN(ctx, key, n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if want := o.AllowN(time.Now(), n); d.Allowed != want {
-						t.Fatalf("seed %d step %d: AllowN(%q, %d) allowed %v, rate.Limiter says %v", seed, step, key, n, d.Allowed, want)
-					}
-					if want := max(int(o.Tokens()), 0); d.Remaining != want {
-						t.Fatalf("seed %d step %d: Remaining %d, rate.Limiter has %d", seed, step, d.Remaining, want)
-					}
-				}
-			}
-		})
 	}
 }
 

@@ -1,0 +1,394 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/floodgate-go/floodgate/internal/ratemodel"
+	"github.com/floodgate-go/floodgate/limiter"
+)
+
+// TestLimiterModel is limiter's TestModel for the Store tier: Limiters with
+// WithStore on miniredis, driven by random sequences of AllowN, AllowAll
+// (with a slow middle limit), Reset, SetPolicy and Store failures in fake
+// time, and compared with rate.Limiter through internal/ratemodel. The
+// miniredis runs outside the bubble; its clock is set to the bubble's
+// before every Store call, and every sleep is whole microseconds (Redis
+// TIME's resolution), so the Store's clock is the model's.
+//
+// Without prefetch, every decision the Store path makes (the deny cache
+// included) equals the oracle's: Allowed, Remaining when admitted, and
+// RetryAfter within 1µs+1ns when denied. With WithPrefetch(8), leases may
+// under-admit, never over-admit: an admission must be one the oracle makes,
+// and the oracle follows only our admissions. In both, every key's
+// admissions stay within Burst + Rate×T in every window, with the new
+// policy for windows after a SetPolicy. Decisions made by the FailureMode
+// (the error wraps ErrStoreUnavailable) are checked only to be denials under
+// FailClosed, and are left out of the oracle and the bound.
+func TestLimiterModel(t *testing.T) {
+	seeds, steps := uint64(6), 500
+	if testing.Short() {
+		seeds = 2
+	}
+	m := miniredis.RunT(t)
+	for _, prefetch := range []bool{false, true} {
+		for seed := range seeds {
+			t.Run(fmt.Sprintf("prefetch=%v/seed%d", prefetch, seed), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					r := newStoreRun(t, m, seed, prefetch)
+					for r.step = range steps {
+						r.stepOnce()
+					}
+					r.finish()
+				})
+			})
+		}
+	}
+}
+
+var (
+	lmRates = []float64{0.5, 3, 10, 250}
+	lmKeys  = []string{"a", "b", "10.0.0.1", strings.Repeat("long", 40)}
+)
+
+// clockStore is a Store that sets miniredis's clock to the bubble's before
+// each call, after sleeping delay (a slow Store), and fails on demand.
+type clockStore struct {
+	s     limiter.Store
+	m     *miniredis.Miniredis
+	delay time.Duration
+	fail  bool
+}
+
+var errDown = errors.New("clockStore: failing on purpose")
+
+func (c *clockStore) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
+	time.Sleep(c.delay)
+	if c.fail {
+		return limiter.StoreResult{}, errDown
+	}
+	c.m.SetTime(time.Now())
+	return c.s.Take(ctx, key, req)
+}
+
+func (c *clockStore) Reset(ctx context.Context, key string) error {
+	c.m.SetTime(time.Now())
+	return c.s.Reset(ctx, key)
+}
+
+func (c *clockStore) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
+	c.m.SetTime(time.Now())
+	return c.s.Refund(ctx, key, req, at)
+}
+
+type storeRun struct {
+	t        *testing.T
+	rng      *rand.Rand
+	seed     uint64
+	step     int
+	call     string
+	prefetch bool
+	mode     limiter.FailureMode
+	subs     []*storeSubject
+	slow     *limiter.Limiter
+	slowS    *clockStore
+	ledgers  []*ratemodel.Ledger
+}
+
+type storeSubject struct {
+	name string
+	l    *limiter.Limiter
+	cs   *clockStore
+	p    limiter.Policy
+	keys map[string]*ratemodel.Oracle
+}
+
+func lmPolicy(rng *rand.Rand) limiter.Policy {
+	return limiter.Policy{Rate: rate.Limit(lmRates[rng.IntN(len(lmRates))]), Burst: 1 + rng.IntN(8)}
+}
+
+func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch bool) *storeRun {
+	r := &storeRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 11)), prefetch: prefetch}
+	r.mode = limiter.FailureMode(r.rng.IntN(2))
+	client := newClient(t, m.Addr())
+	opts := []limiter.Option{limiter.WithFailureMode(r.mode), limiter.WithBreaker(1<<30, time.Second)}
+	if prefetch {
+		opts = append(opts, limiter.WithPrefetch(8))
+	}
+	for _, name := range []string{"l0", "l1"} {
+		cs := &clockStore{s: freshStore(t, client), m: m}
+		p := lmPolicy(r.rng)
+		l := newLimiter(t, p, cs, opts...)
+		r.subs = append(r.subs, &storeSubject{name: name, l: l, cs: cs, p: p, keys: map[string]*ratemodel.Oracle{}})
+	}
+	r.slowS = &clockStore{s: freshStore(t, client), m: m}
+	r.slow = newLimiter(t, limiter.Policy{Rate: 1000, Burst: 1000}, r.slowS,
+		limiter.WithFailureMode(limiter.FailClosed), limiter.WithStoreTimeout(time.Hour), limiter.WithBreaker(1<<30, time.Second))
+	return r
+}
+
+func (r *storeRun) fatalf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Fatalf("seed %d step %d: %s "+format, append([]any{r.seed, r.step, r.call}, args...)...)
+}
+
+func (r *storeRun) check(err error) {
+	r.t.Helper()
+	if err != nil {
+		r.fatalf("oracle: %v", err)
+	}
+}
+
+func (r *storeRun) oracle(s *storeSubject, key string) *ratemodel.Oracle {
+	o := s.keys[key]
+	if o == nil {
+		o = ratemodel.NewOracle(s.p.Rate, s.p.Burst)
+		s.keys[key] = o
+		r.ledgers = append(r.ledgers, o.Ledger)
+	}
+	return o
+}
+
+// sleep sleeps d rounded down to whole microseconds.
+func (r *storeRun) sleep(d time.Duration) { time.Sleep(d.Truncate(time.Microsecond)) }
+
+func (r *storeRun) stepOnce() {
+	s := r.subs[r.rng.IntN(len(r.subs))]
+	key := lmKeys[r.rng.IntN(len(lmKeys))]
+	n := 1 + r.rng.IntN(s.p.Burst)
+	switch x := r.rng.IntN(100); {
+	case x < 25:
+		r.call = "sleep"
+		r.sleep(time.Duration(r.rng.Float64() * 2 * float64(time.Second) / float64(s.p.Rate)))
+	case x < 28:
+		r.call = fmt.Sprintf("%s.Reset(%q)", s.name, key[:min(len(key), 8)])
+		if err := s.l.Reset(context.Background(), key); err != nil {
+			r.fatalf("got error %v, want nil", err)
+		}
+		delete(s.keys, key)
+	case x < 32:
+		r.setPolicy(s)
+	case x < 36:
+		s.cs.fail = true
+		r.allowN(s, key, n)
+		s.cs.fail = false
+	case x < 44 && !r.prefetch:
+		r.honest(s, key, n)
+	case x < 62:
+		r.allowAll()
+	default:
+		r.allowN(s, key, n)
+	}
+}
+
+// allowN runs AllowN and checks it (see TestLimiterModel).
+func (r *storeRun) allowN(s *storeSubject, key string, n int) limiter.Decision {
+	r.call = fmt.Sprintf("%s.AllowN(%q, %d) (store failing: %v)", s.name, key[:min(len(key), 8)], n, s.cs.fail)
+	d, err := s.l.AllowN(context.Background(), key, n)
+	if err != nil {
+		if !errors.Is(err, limiter.ErrStoreUnavailable) || !s.cs.fail {
+			r.fatalf("got error %v, want nil", err)
+		}
+		if r.mode == limiter.FailClosed && d.Allowed {
+			r.fatalf("got Allowed true under FailClosed, want false")
+		}
+		return d
+	}
+	// No error: the Store path decided (with the Store failing, from a lease
+	// or the deny cache).
+	now, o := time.Now(), r.oracle(s, key)
+	level, wait := o.TokensAt(now), o.WaitFor(now, n)
+	if r.prefetch && !d.Allowed {
+		return d
+	}
+	g, err := o.Take(now, n)
+	r.check(err)
+	switch {
+	case d.Allowed != g.OK():
+		r.fatalf("got Allowed %v, want %v (oracle level %v)", d.Allowed, g.OK(), level)
+	case r.prefetch:
+	case d.Allowed && d.Remaining != o.Remaining(now):
+		r.fatalf("got Remaining %d, want %d", d.Remaining, o.Remaining(now))
+	case !d.Allowed && lmAbs(d.RetryAfter-wait) > time.Microsecond+1:
+		r.fatalf("got RetryAfter %v, want %v ± 1µs+1ns", d.RetryAfter, wait)
+	}
+	if d.Allowed {
+		o.Ledger.Admit(now, n)
+	}
+	return d
+}
+
+func lmAbs(d time.Duration) time.Duration { return max(d, -d) }
+
+// honest checks that sleeping RetryAfter (rounded up to whole
+// microseconds) after a denial admits the same request.
+func (r *storeRun) honest(s *storeSubject, key string, n int) {
+	d := r.allowN(s, key, n)
+	if d.Allowed || d.RetryAfter == 0 {
+		return
+	}
+	wait := (d.RetryAfter + time.Microsecond - 1).Truncate(time.Microsecond)
+	time.Sleep(wait)
+	if d2 := r.allowN(s, key, n); !d2.Allowed {
+		r.call += fmt.Sprintf(" after sleeping RetryAfter %v (%v)", d.RetryAfter, wait)
+		r.fatalf("got Allowed false (RetryAfter %v), want true", d2.RetryAfter)
+	}
+}
+
+// setPolicy runs SetPolicy: every key's oracle applies SetLimitAt then
+// SetBurstAt at the instant of the call, and its ledger starts a segment.
+func (r *storeRun) setPolicy(s *storeSubject) {
+	p := lmPolicy(r.rng)
+	r.call = fmt.Sprintf("%s.SetPolicy(%v)", s.name, p)
+	if err := s.l.SetPolicy(p); err != nil {
+		r.fatalf("got error %v, want nil", err)
+	}
+	now := time.Now()
+	for key, o := range s.keys {
+		if err := o.SetPolicy(now, p.Rate, p.Burst); err != nil {
+			r.fatalf("key %q before the change: %v", key, err)
+		}
+	}
+	s.p = p
+}
+
+func (r *storeRun) finish() {
+	r.call = "end of run: window bound"
+	for _, l := range r.ledgers {
+		if err := l.Check(); err != nil {
+			r.fatalf("%v", err)
+		}
+	}
+}
+
+// An lmLimit is one limit of an AllowAll; s nil is the slow limit.
+type lmLimit struct {
+	s    *storeSubject
+	key  string
+	cost int
+	fail bool
+}
+
+func (r *storeRun) drawLimits() []lmLimit {
+	lims := make([]lmLimit, 2+r.rng.IntN(2))
+	for i := range lims {
+		s := r.subs[r.rng.IntN(len(r.subs))]
+		lims[i] = lmLimit{s: s, key: lmKeys[r.rng.IntN(len(lmKeys))], cost: 1 + r.rng.IntN(s.p.Burst)}
+	}
+	if r.rng.IntN(4) == 0 {
+		lims[1+r.rng.IntN(len(lims)-1)] = lims[0]
+	}
+	if len(lims) == 3 && r.rng.IntN(2) == 0 {
+		lims[1] = lmLimit{fail: r.rng.IntN(2) == 0}
+		r.slowS.delay = time.Duration(r.rng.Int64N(int64(2 * time.Second))).Truncate(time.Microsecond)
+	}
+	return lims
+}
+
+// allowAll runs AllowAll and follows it in the oracles as limiter's
+// TestModel does (refunds by the refund rule, late after the slow limit);
+// it checks Allowed and DeniedBy. With prefetch, only that an admission is
+// one the oracles make.
+func (r *storeRun) allowAll() {
+	lims := r.drawLimits()
+	args := make([]limiter.Limit, len(lims))
+	var desc []string
+	for i, m := range lims {
+		name := fmt.Sprintf("limit%d", i)
+		if m.s == nil {
+			r.slowS.fail = m.fail
+			args[i] = limiter.Limit{Name: name, Limiter: r.slow, Key: fmt.Sprintf("slow-%d", r.step)}
+			desc = append(desc, fmt.Sprintf("slow(%v, fail %v)", r.slowS.delay, m.fail))
+			continue
+		}
+		args[i] = limiter.Limit{Name: name, Limiter: m.s.l, Key: m.key, Cost: m.cost}
+		desc = append(desc, fmt.Sprintf("%s(%q, %d)", m.s.name, m.key[:min(len(m.key), 8)], m.cost))
+	}
+	r.call = "AllowAll(" + strings.Join(desc, ", ") + ")"
+	start := time.Now()
+	cd, err := limiter.AllowAll(context.Background(), args...)
+	if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
+		r.fatalf("got error %v, want nil", err)
+	}
+	if r.prefetch {
+		if cd.Allowed {
+			r.followAdmitted(lims, start)
+		}
+		return
+	}
+	want, deniedBy := r.followAllowAll(lims, start)
+	if cd.Allowed != want || cd.DeniedBy != deniedBy {
+		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, want, deniedBy)
+	}
+}
+
+// followAdmitted applies an admitted AllowAll to the oracles, which must
+// admit each of its limits.
+func (r *storeRun) followAdmitted(lims []lmLimit, now time.Time) {
+	for i, m := range lims {
+		if m.s == nil {
+			now = now.Add(r.slowS.delay)
+			continue
+		}
+		o := r.oracle(m.s, m.key)
+		level := o.TokensAt(now)
+		g, err := o.Take(now, m.cost)
+		r.check(err)
+		if !g.OK() {
+			r.fatalf("limit%d: got Allowed true, want false (oracle level %v)", i, level)
+		}
+		o.Ledger.Admit(now, m.cost)
+	}
+}
+
+// followAllowAll applies AllowAll to the oracles (see limiter's TestModel).
+func (r *storeRun) followAllowAll(lims []lmLimit, now time.Time) (allowed bool, deniedBy string) {
+	type taken struct {
+		o  *ratemodel.Oracle
+		g  ratemodel.Grant
+		at time.Time
+		n  int
+	}
+	var grants []taken
+	allowed = true
+	deny := func(i int) {
+		allowed, deniedBy = false, fmt.Sprintf("limit%d", i)
+		for _, tk := range grants {
+			r.check(tk.o.Refund(tk.g, now))
+		}
+	}
+	for i, m := range lims {
+		switch {
+		case !allowed:
+		case m.s == nil:
+			now = now.Add(r.slowS.delay)
+			if m.fail {
+				deny(i)
+			}
+		default:
+			o := r.oracle(m.s, m.key)
+			g, err := o.Take(now, m.cost)
+			r.check(err)
+			if !g.OK() {
+				deny(i)
+				continue
+			}
+			grants = append(grants, taken{o, g, now, m.cost})
+		}
+	}
+	if allowed {
+		for _, tk := range grants {
+			tk.o.Ledger.Admit(tk.at, tk.n)
+		}
+	}
+	return allowed, deniedBy
+}
