@@ -68,15 +68,6 @@ const (
 
 // policyMath is a Policy's numbers in the form the bucket arithmetic uses.
 // It is immutable but for stale; SetPolicy publishes a new one.
-//
-// SetPolicy follows rate.Limiter's SetLimitAt and SetBurstAt: a bucket's
-// level is advanced under the old policy up to the change (since), and
-// under the new one after it; except that a bucket full at the change is
-// full under the new policy too, as a key without a bucket is (so that
-// whether the sweeper had retired it changes nothing). SetPolicy adopts
-// every bucket at the change (bucket.adopt) after publishing the new
-// policy; until it reaches a bucket, the new policy's advance applies prev
-// up to since itself.
 type policyMath struct {
 	limit  float64 // tokens per second, positive and finite (unless inf)
 	burst  float64
@@ -84,24 +75,16 @@ type policyMath struct {
 	inf    bool
 	policy Policy
 
-	prev  *policyMath // the policy before since (nil for the first); its own prev is nil
-	since int64       // the limiter time this policy took over, after every earlier since (-1 for the first)
-
-	// stale is set once a newer policy is published. A decision that finds
-	// it set under a bucket's lock starts over with the new policy, so that
-	// nothing decided after SetPolicy returns uses the old one.
+	// stale is set when SetPolicy starts replacing this policy. A decision
+	// that finds it set under a bucket's lock changes nothing, waits for
+	// SetPolicy to finish (Limiter.awaitPolicy) and starts over with the new
+	// policy: so SetPolicy adopts every bucket exactly once, at one instant,
+	// and nothing decided after it returns uses the old policy.
 	stale atomic.Bool
 }
 
 func newPolicyMath(p Policy) *policyMath {
-	return &policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst, inf: p.Rate == rate.Inf, policy: p, since: -1}
-}
-
-// successor is the policyMath for p taking over from m at since.
-func (m *policyMath) successor(p Policy, since int64) *policyMath {
-	next := newPolicyMath(p)
-	next.prev, next.since = newPolicyMath(m.policy), since
-	return next
+	return &policyMath{limit: float64(p.Rate), burst: float64(p.Burst), n: p.Burst, inf: p.Rate == rate.Inf, policy: p}
 }
 
 // unlimited is the decision for every request under rate.Inf.
@@ -110,23 +93,20 @@ func (p *policyMath) unlimited() Decision {
 }
 
 // advance is rate.Limiter.advance: the tokens in a bucket holding tokens at
-// last, observed at now. The caller guarantees now >= last and now >=
-// p.since. A bucket last
-// updated before p took over is first advanced to since under the previous
-// policy (see policyMath).
+// last, observed at now. The caller guarantees now >= last.
 func (p *policyMath) advance(tokens float64, last, now int64) float64 {
-	if last < p.since {
-		tokens, last = p.adopt(tokens, last), p.since
-	}
 	tokens += time.Duration(now-last).Seconds() * p.limit
 	return min(tokens, p.burst)
 }
 
-// adopt is the level at p.since of a bucket holding tokens at last under
-// the previous policy (see policyMath).
-func (p *policyMath) adopt(tokens float64, last int64) float64 {
-	if tokens = p.prev.advance(tokens, last, p.since); tokens >= p.prev.burst {
-		return p.burst // full: as fresh as a key without a bucket
+// adopt is the level under p, from at on, of a bucket that held tokens at
+// last under old: rate.Limiter's SetLimitAt and SetBurstAt at at (the level
+// advanced under old up to the change, then left for p's advance to cap),
+// except that a bucket full under old is full under p, as a key without a
+// bucket is: so whether the sweeper had retired it changes nothing.
+func (p *policyMath) adopt(old *policyMath, tokens float64, last, at int64) float64 {
+	if tokens = old.advance(tokens, last, at); tokens >= old.burst {
+		return p.burst
 	}
 	return tokens
 }
@@ -245,7 +225,7 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c 
 	// A request that read the clock before a concurrent one but locked after
 	// it is treated as happening at the later time. rate.Limiter would move
 	// last backwards and count the overlap's refill twice.
-	now = max(now, b.last, p.since)
+	now = max(now, b.last)
 	tokens := p.advance(b.tokens, b.last, now)
 	left, ok, exact := p.decide(tokens, n, maxWait)
 	if ok { // like rate.Limiter, a denial leaves the state as it was
@@ -291,7 +271,7 @@ func (b *bucket) cancel(p, r *policyMath, n int, due, now int64, ev *events) out
 	if b.last < 0 || p.stale.Load() {
 		return b.refusal(p)
 	}
-	t := max(now, b.last, p.since)
+	t := max(now, b.last)
 	lastEvent, reservedAhead := ev.get(b)
 	if !reservedAhead || lastEvent < due {
 		lastEvent = due // no reservation after this one
@@ -309,11 +289,13 @@ func (b *bucket) cancel(p, r *policyMath, n int, due, now int64, ev *events) out
 	return decided
 }
 
-// adopt moves b to policy p from p.since, the change (see policyMath).
-func (b *bucket) adopt(p *policyMath) {
+// adopt moves b from policy old to p at since (see policyMath.adopt); a
+// bucket a racing decision updated later than since adopts p at that time.
+func (b *bucket) adopt(old, p *policyMath, since int64) {
 	b.mu.Lock()
-	if b.last >= 0 && b.last < p.since {
-		b.tokens, b.last = p.adopt(b.tokens, b.last), p.since
+	if b.last >= 0 {
+		at := max(since, b.last)
+		b.tokens, b.last = p.adopt(old, b.tokens, b.last, at), at
 	}
 	b.mu.Unlock()
 }
@@ -349,7 +331,7 @@ func (b *bucket) retire(p *policyMath, now int64, c *counters) bool {
 		return true
 	case b.last == pending || p.stale.Load():
 		return false
-	case p.advance(b.tokens, b.last, max(now, b.last, p.since)) < p.burst:
+	case p.advance(b.tokens, b.last, max(now, b.last)) < p.burst:
 		return false
 	}
 	b.last = retired
@@ -366,10 +348,11 @@ func (b *bucket) retireNow(c *counters) {
 }
 
 // settle gives a pending bucket its starting level: tokens, capped at
-// burst, at now. It does nothing to a bucket that is no longer pending.
+// burst, at now. It does nothing to a bucket that is no longer pending, or
+// under a stale policy (the bucket is then settled under the new one).
 func (b *bucket) settle(p *policyMath, tokens float64, now int64) {
 	b.mu.Lock()
-	if b.last == pending {
+	if b.last == pending && !p.stale.Load() {
 		b.tokens, b.last = min(tokens, p.burst), now
 	}
 	b.mu.Unlock()

@@ -115,5 +115,6 @@ func (lim Limit) decide(ctx context.Context, inspect bool) (Decision, grant, err
 		if ok {
 			return d, g, err
 		}
+		lim.Limiter.awaitPolicy() // SetPolicy is replacing m
 	}
 }

@@ -126,27 +126,33 @@ func (l *Limiter) SetPolicy(p Policy) error {
 	return nil
 }
 
-// setPolicy is SetPolicy for a p already validated. It publishes the new
-// policy, marks the old one stale (so no decision made after this returns
-// uses it), and adopts every bucket at the change, so that the next change
-// finds none still to be advanced under an older policy (see policyMath).
+// setPolicy is SetPolicy for a p already validated. It marks the old
+// policy stale, so that decisions under it change nothing and wait
+// (awaitPolicy); adopts every bucket to p at one instant, exactly once; and
+// only then publishes p. Decisions wait for the walk: about 30 ms at a
+// million tracked keys, like Stats.
 func (l *Limiter) setPolicy(p Policy) {
 	l.policyMu.Lock()
 	defer l.policyMu.Unlock()
-	old := l.pm.Load()
-	// Each policy starts strictly after the last: a bucket whose clock is
-	// a policy's since then belongs to that policy (see bucket.adopt).
-	m := old.successor(p, max(l.now(), old.since+1))
-	l.pm.Store(m)
+	old, m := l.pm.Load(), newPolicyMath(p)
 	old.stale.Store(true)
+	since := l.now()
 	l.table.Range(func(_ tableKey, b *bucket) bool {
-		b.adopt(m)
+		b.adopt(old, m, since)
 		return true
 	})
-	l.over.adopt(m)
+	l.over.adopt(old, m, since)
 	if l.remote != nil {
 		l.remote.setPolicy(m)
 	}
+	l.pm.Store(m)
+}
+
+// awaitPolicy waits until no SetPolicy is under way: a decision that found
+// its policy stale calls it before starting over.
+func (l *Limiter) awaitPolicy() {
+	l.policyMu.Lock()
+	l.policyMu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
 }
 
 // now reads the monotonic clock: one runtime nanotime call, no wall clock.
@@ -204,10 +210,15 @@ func (l *Limiter) allowN(ctx context.Context, key string, n int) (Decision, erro
 		if l.remote == nil {
 			var ok bool
 			if d, _, g, ok = l.take(m, key, n, 0); !ok {
-				continue // SetPolicy replaced m meanwhile
+				l.awaitPolicy() // SetPolicy is replacing m
+				continue
 			}
 		} else {
-			d, g, err = l.allowRemote(ctx, m, key, n)
+			var ok bool
+			if d, g, ok, err = l.allowRemote(ctx, m, key, n); !ok {
+				l.awaitPolicy() // SetPolicy is replacing m
+				continue
+			}
 		}
 		if l.observe != nil {
 			l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over, Err: err})
@@ -236,8 +247,7 @@ type grant struct {
 // nothing was taken, and the caller starts over with the new policy.
 func (l *Limiter) takeFor(ctx context.Context, m *policyMath, key string, n int) (d Decision, g grant, ok bool, err error) {
 	if l.remote != nil { // remote tier hook (remote.go)
-		d, g, err = l.allowRemote(ctx, m, key, n)
-		return d, g, true, err
+		return l.allowRemote(ctx, m, key, n)
 	}
 	d, _, g, ok = l.take(m, key, n, 0)
 	return d, g, ok, nil
@@ -282,6 +292,9 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		case stale:
 			return d, 0, grant{}, false
 		}
+		if m.stale.Load() { // a pending bucket stays pending until SetPolicy is done
+			return d, 0, grant{}, false
+		}
 		l.revive(m, key, b)
 	}
 }
@@ -294,9 +307,11 @@ func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
 		l.refundRemote(ctx, l.pm.Load(), key, g, n)
 	case g.b != nil:
 		for g.b.cancel(l.pm.Load(), g.m, n, g.at, l.now(), &l.events) == stale {
+			l.awaitPolicy()
 		}
 	case g.over:
 		for l.over.cancel(l.pm.Load(), g.m, n, g.at, l.now()) == stale {
+			l.awaitPolicy()
 		}
 	}
 }
@@ -317,7 +332,7 @@ func (l *Limiter) peek(key string, n int) Decision {
 		}
 		b.mu.Unlock()
 	}
-	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last, m.since)), n, 0)
+	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last)), n, 0)
 	return d
 }
 

@@ -66,7 +66,7 @@ func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Du
 	if _, ok := l.table.lookup(key); ok {
 		return Decision{}, 0, 0, gone
 	}
-	now := max(l.now(), o.last, m.since)
+	now := max(l.now(), o.last)
 	left, d, wait := m.take(m.advance(o.tokens, o.last, now), n, maxWait)
 	if d.Allowed {
 		o.tokens, o.last = left, now
@@ -85,7 +85,7 @@ func (l *Limiter) settle(m *policyMath, b *bucket) {
 		return
 	}
 	o.mu.Lock()
-	now := max(l.now(), o.last, m.since)
+	now := max(l.now(), o.last)
 	level := m.advance(o.tokens, o.last, now)
 	if level >= m.burst {
 		o.dirty.Store(false)
@@ -101,7 +101,7 @@ func (o *overflow) cancel(p, r *policyMath, n int, due, now int64) outcome {
 	if p.stale.Load() {
 		return stale
 	}
-	t := max(now, o.last, p.since)
+	t := max(now, o.last)
 	lastEvent := due
 	if o.ahead && o.lastEvent > due {
 		lastEvent = o.lastEvent
@@ -119,11 +119,11 @@ func (o *overflow) cancel(p, r *policyMath, n int, due, now int64) outcome {
 	return decided
 }
 
-// adopt moves the overflow bucket to policy p (see bucket.adopt).
-func (o *overflow) adopt(p *policyMath) {
+// adopt moves the overflow bucket from policy old to p at since (see
+// bucket.adopt).
+func (o *overflow) adopt(old, p *policyMath, since int64) {
 	o.mu.Lock()
-	if o.last < p.since {
-		o.tokens, o.last = p.adopt(o.tokens, o.last), p.since
-	}
+	at := max(since, o.last)
+	o.tokens, o.last = p.adopt(old, o.tokens, o.last, at), at
 	o.mu.Unlock()
 }

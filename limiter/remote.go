@@ -88,28 +88,32 @@ func (r *remote) setPolicy(m *policyMath) {
 // the Store otherwise. The grant says where an admission's tokens came
 // from. The whole call, waits for another request's prefetch included,
 // takes at most the store timeout.
-func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n int) (Decision, grant, error) {
+func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n int) (d Decision, g grant, ok bool, err error) {
 	r := l.remote
 	ekey := storageKey(key)
 	now := l.now()
 	deadline := satAdd(now, int64(r.cfg.timeout))
 	extra := 0
 	for waited := false; ; waited = true {
-		e, ok := r.entries.load(ekey)
-		if !ok {
+		if m.stale.Load() { // SetPolicy is replacing m: start over with the new one
+			return d, g, false, nil
+		}
+		e, found := r.entries.load(ekey)
+		if !found {
 			break
 		}
 		d, g, hit, c, wait := l.fromEntry(m, e, now, n, !waited)
 		if hit {
 			l.stats.count(rand.Uint64(), d.Allowed, false)
-			return d, g, nil
+			return d, g, true, nil
 		}
 		if wait != nil { // a prefetch for this key is in flight: wait for its tokens
 			if err := l.awaitPrefetch(ctx, wait, deadline); err != nil {
 				if ctx.Err() != nil {
-					return Decision{}, grant{}, err
+					return Decision{}, grant{}, true, err
 				}
-				return l.fallback(ctx, m, key, n, err)
+				d, g, err = l.fallback(ctx, m, key, n, err)
+				return d, g, true, err
 			}
 			now = l.now()
 			continue
@@ -122,7 +126,8 @@ func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n 
 		}
 		break
 	}
-	return l.ask(ctx, m, key, ekey, n, extra, now, deadline)
+	d, g, err = l.ask(ctx, m, key, ekey, n, extra, now, deadline)
+	return d, g, true, err
 }
 
 // awaitPrefetch waits until fetched is closed, ctx is done, or the
@@ -323,6 +328,7 @@ func (r *remote) failOpen(key string, n int) (Decision, grant, bool) {
 		if d, _, g, ok := r.local.take(lm, key, n, 0); ok {
 			return d, g, true
 		}
+		r.local.awaitPolicy()
 	}
 	return Decision{}, grant{}, false
 }

@@ -54,7 +54,8 @@ func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
 		d, wait, g, ok := l.take(m, key, n, maxWait)
 		switch {
 		case !ok:
-			continue // SetPolicy replaced m meanwhile
+			l.awaitPolicy() // SetPolicy is replacing m
+			continue
 		case !d.Allowed && hasDeadline:
 			return fmt.Errorf("%w: a cost of %d needs %v, the deadline is in %v", ErrWouldExceedDeadline, n, d.RetryAfter, maxWait)
 		case !d.Allowed:
