@@ -136,12 +136,13 @@ func contextTimeouts(client redis.UniversalClient) bool {
 }
 
 // Take implements [limiter.Store] with one EVALSHA (an EVAL after Redis
-// lost its script cache, for example on a restart).
+// lost its script cache, for example on a restart). StoreResult.At is the
+// Redis TIME the script decided at, in microseconds.
 func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
 	if err := checkRequest(req); err != nil {
 		return limiter.StoreResult{}, err
 	}
-	v, err := r.eval(ctx, key, req.Policy, req.Cost, req.Extra)
+	v, err := r.eval(ctx, key, req.Policy, req.Cost, req.Extra, 0)
 	if err != nil {
 		return limiter.StoreResult{}, err
 	}
@@ -149,25 +150,37 @@ func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) 
 }
 
 // Refund implements [limiter.Store] with the same script, in its refund
-// mode (extra -1).
+// mode (extra -1): at is the StoreResult.At of the Take that took the
+// tokens, and the script gives back req.Cost less what the bucket has
+// regained since then on Redis's clock, if anything is left.
 func (r *Redis) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
 	req.Extra = 0
 	if err := checkRequest(req); err != nil {
 		return err
 	}
-	_, err := r.eval(ctx, key, req.Policy, req.Cost, -1)
-	return err
+	v, err := r.eval(ctx, key, req.Policy, req.Cost, -1, at)
+	if err != nil {
+		return err
+	}
+	if len(v) != replyLen {
+		return fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	return nil
 }
 
 // eval runs the script on key: EVALSHA, or EVAL when Redis lost its script
-// cache.
-func (r *Redis) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int) ([]int64, error) {
+// cache. at is passed only to a refund (extra -1).
+func (r *Redis) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int, at int64) ([]int64, error) {
 	pa := r.args(p)
-	rkey := r.Key(key)
-	cmd := redis.NewIntSliceCmd(ctx, "evalsha", argSHA, argOneKey, rkey, pa.rate, pa.burst, cost, extra)
+	args := []any{"evalsha", argSHA, argOneKey, r.Key(key), pa.rate, pa.burst, cost, extra}
+	if extra < 0 {
+		args = append(args, at) // a refund's second allocation; a Take has one
+	}
+	cmd := redis.NewIntSliceCmd(ctx, args...)
 	err := r.client.Process(ctx, cmd)
 	if err != nil && isNoScript(err) {
-		cmd = redis.NewIntSliceCmd(ctx, "eval", argScript, argOneKey, rkey, pa.rate, pa.burst, cost, extra)
+		args[0], args[1] = "eval", argScript
+		cmd = redis.NewIntSliceCmd(ctx, args...)
 		err = r.client.Process(ctx, cmd)
 	}
 	if err != nil {
@@ -206,9 +219,12 @@ func (r *Redis) args(p limiter.Policy) *policyArgs {
 	return pa
 }
 
+// replyLen is the length of the script's reply.
+const replyLen = 7
+
 // parse checks and converts the script's reply.
 func parse(v []int64, req limiter.StoreRequest) (limiter.StoreResult, error) {
-	if len(v) != 6 || v[0] < 0 || v[0] > 1 || v[4] < 0 || v[4] > int64(req.Extra) || v[1] < 0 {
+	if len(v) != replyLen || v[0] < 0 || v[0] > 1 || v[4] < 0 || v[4] > int64(req.Extra) || v[1] < 0 || v[6] < 0 {
 		return limiter.StoreResult{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
 	return limiter.StoreResult{
@@ -221,6 +237,7 @@ func parse(v []int64, req limiter.StoreRequest) (limiter.StoreResult, error) {
 		},
 		Extra: int(v[4]),
 		Hold:  time.Duration(max(v[5], 0)),
+		At:    v[6],
 	}, nil
 }
 
