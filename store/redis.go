@@ -88,13 +88,19 @@ func WithPrefix(prefix string) RedisOption {
 // NewRedis returns a Store that keeps buckets in the Redis behind client:
 // a *redis.Client (single node, or Sentinel through NewFailoverClient), a
 // *redis.ClusterClient or a *redis.Ring, as returned by
-// redis.NewUniversalClient.
+// redis.NewUniversalClient, or a type that embeds one of them.
 //
 // The client must have ContextTimeoutEnabled set: without it go-redis
 // ignores context deadlines on the socket, and a Redis that stops
 // answering would hold each request for the client's ReadTimeout (3 s by
-// default) instead of the Limiter's store timeout. NewRedis returns an
-// error wrapping ErrInvalidOption otherwise.
+// default) instead of the Limiter's store timeout. NewRedis reads it
+// through the client's Options method (*redis.Options,
+// *redis.ClusterOptions or *redis.RingOptions; a type embedding a go-redis
+// client has it too), and returns an error wrapping ErrInvalidOption when
+// it is not set, or when the client has no such method: a UniversalClient
+// implemented some other way cannot show that it honours deadlines. Wrap
+// such a client around a go-redis client and embed that client, so that
+// its Options are the ones in force.
 //
 // Keys are stored as given when they are at most 64 bytes of ASCII
 // letters, digits, '.', '-' and '_'; any other key (long, binary, with
@@ -105,7 +111,12 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error)
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
-	if !contextTimeouts(client) {
+	enabled, known := contextTimeouts(client)
+	if !known {
+		return nil, fmt.Errorf("%w: cannot read the options of a %T: pass a *redis.Client, *redis.ClusterClient "+
+			"or *redis.Ring created with ContextTimeoutEnabled: true, or a type that embeds one", ErrInvalidOption, client)
+	}
+	if !enabled {
 		return nil, fmt.Errorf("%w: the client's options must set ContextTimeoutEnabled: true, "+
 			"or a slow Redis holds requests for its ReadTimeout instead of the store timeout", ErrInvalidOption)
 	}
@@ -121,18 +132,23 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error)
 	return r, nil
 }
 
-// contextTimeouts reports whether client honours context deadlines. A
-// client type it does not know (a wrapper) is trusted.
-func contextTimeouts(client redis.UniversalClient) bool {
+// contextTimeouts reports whether client honours context deadlines, read
+// from its options; known is false when client has none that say.
+// Embedding promotes Options, so a wrapper around a go-redis client
+// reports that client's.
+func contextTimeouts(client redis.UniversalClient) (enabled, known bool) {
 	switch c := client.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
+	case interface{ Options() *redis.Options }:
+		o := c.Options()
+		return o != nil && o.ContextTimeoutEnabled, o != nil
+	case interface{ Options() *redis.ClusterOptions }:
+		o := c.Options()
+		return o != nil && o.ContextTimeoutEnabled, o != nil
+	case interface{ Options() *redis.RingOptions }:
+		o := c.Options()
+		return o != nil && o.ContextTimeoutEnabled, o != nil
 	}
-	return true
+	return false, false
 }
 
 // Take implements [limiter.Store] with one EVALSHA (an EVAL after Redis
