@@ -81,8 +81,10 @@ else
   end
 end
 
-local ttl = math.max(math.ceil(ns(burst - left) / 1e6), 1) -- ms until full
-redis.call('SET', KEYS[1], string.format('%.17g %.17g', left, now), 'PX', math.min(ttl, 1e13))
+-- the key lives until the bucket is full: ms, at most 9e12 (285 years;
+-- miniredis keeps a TTL as a Go time.Duration, which holds 292)
+local ttl = math.min(math.max(math.ceil(ns(burst - left) / 1e6), 1), 9e12)
+redis.call('SET', KEYS[1], string.format('%.17g %.17g', left, now), 'PX', ttl)
 local remaining = 0
 if left > 0 then remaining = math.floor(left) end
 return {allowed, remaining, retry, ceilns(burst - left), granted, hold, now}

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		{"Reset", testReset},
 		{"Refund", testRefund},
 		{"At", testAt},
+		{"MaxBurst", testMaxBurst},
 		{"KeysAreSeparate", testKeysAreSeparate},
 		{"InvalidRequest", testInvalidRequest},
 		{"CanceledContext", testCanceledContext},
@@ -290,4 +291,36 @@ func testAt(t *testing.T, s limiter.Store) {
 			refund(t, s, "k", p, 1, res.At)
 		}
 	}
+}
+
+// testMaxBurst: a bucket of limiter.MaxBurst tokens (2^53) takes, denies,
+// prefetches and refunds with exact Remaining counts, and its durations
+// (years at one token per hour) come back positive, not overflowed.
+func testMaxBurst(t *testing.T, s limiter.Store) {
+	const b = limiter.MaxBurst
+	p := slow(b)
+	check := func(what string, res limiter.StoreResult, allowed bool, remaining int) {
+		t.Helper()
+		d := res.Decision
+		if d.Allowed != allowed || d.Remaining != remaining || d.Limit != b || d.ResetAfter <= 0 || d.RetryAfter < 0 || res.Hold < 0 {
+			t.Fatalf("%s: got %+v, want allowed %v, Remaining %d, Limit 2^53, durations not overflowed", what, res, allowed, remaining)
+		}
+		if !allowed && (d.RetryAfter < time.Hour-time.Minute || d.RetryAfter > time.Hour) {
+			t.Fatalf("%s: RetryAfter %v, want about the hour one token takes", what, d.RetryAfter)
+		}
+	}
+	check("cost 2^53-1 on a full bucket", take(t, s, "k", p, b-1, 0), true, 1)
+	check("cost 2 with 1 left", take(t, s, "k", p, 2, 0), false, 1)
+	res := take(t, s, "k", p, 1, 0)
+	check("cost 1 with 1 left", res, true, 0)
+	check("cost 1 with 0 left", take(t, s, "k", p, 1, 0), false, 0)
+	refund(t, s, "k", p, b, res.At) // capped at Burst
+	check("cost 2^53 after refunding 2^53", take(t, s, "k", p, b, 0), true, 0)
+
+	res = take(t, s, "extra", p, 1, 1000)
+	check("cost 1 extra 1000 on a full bucket", res, true, b-1001)
+	if res.Extra != 1000 || res.Hold < time.Hour-time.Minute || res.Hold > time.Hour {
+		t.Fatalf("cost 1 extra 1000: Extra %d, Hold %v; want 1000 and about 1h", res.Extra, res.Hold)
+	}
+	check("cost 2^53-1001", take(t, s, "extra", p, b-1001, 0), true, 0)
 }
