@@ -37,9 +37,9 @@ var (
 	// ErrInvalidOption is wrapped by NewRedis's error for a bad option or
 	// client.
 	ErrInvalidOption = errors.New("store: invalid option")
-	// ErrBadReply is wrapped by Take's error when Redis answers with
-	// something the script never returns (a foreign script under the same
-	// name, a proxy in the way).
+	// ErrBadReply is wrapped by Take's and Refund's error when Redis
+	// answers with something the script never returns (a foreign script
+	// under the same name, a proxy in the way).
 	ErrBadReply = errors.New("store: unexpected reply from redis")
 )
 

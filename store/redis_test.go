@@ -137,6 +137,54 @@ func TestNewRedisClientTypes(t *testing.T) {
 	}
 }
 
+// replyHook replaces the script's reply with reply.
+type replyHook struct{ reply []int64 }
+
+func (h replyHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h replyHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h replyHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if c, ok := cmd.(*redis.IntSliceCmd); ok && err == nil {
+			c.SetVal(h.reply)
+		}
+		return err
+	}
+}
+
+// A reply of the wrong shape (the 6 elements of the script before At, a
+// negative At, …) is ErrBadReply, from Take and from Refund.
+func TestBadReply(t *testing.T) {
+	m := miniredis.RunT(t)
+	p := limiter.PerHour(5)
+	ctx := context.Background()
+	for _, reply := range [][]int64{
+		{1, 4, 0, 720000000000, 0, 0},
+		{1, 4, 0, 720000000000, 0, 0, 1, 1},
+		{1, 4, 0, 720000000000, 0, 0, -1},
+		{2, 4, 0, 720000000000, 0, 0, 1},
+		{1, 4, 0, 720000000000, 1, 0, 1}, // extra tokens that were not asked for
+		{},
+	} {
+		client := newClient(t, m.Addr())
+		client.AddHook(replyHook{reply})
+		s := freshStore(t, client)
+		if _, err := s.Take(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1}); !errors.Is(err, store.ErrBadReply) {
+			t.Errorf("Take with reply %v: got %v, want ErrBadReply", reply, err)
+		}
+		if len(reply) == 7 {
+			continue // Refund checks the length only: it uses nothing else
+		}
+		if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1}, 1); !errors.Is(err, store.ErrBadReply) {
+			t.Errorf("Refund with reply %v: got %v, want ErrBadReply", reply, err)
+		}
+	}
+}
+
 func TestKey(t *testing.T) {
 	m := miniredis.RunT(t)
 	s, err := store.NewRedis(newClient(t, m.Addr()), store.WithPrefix("fg"))
