@@ -3,9 +3,9 @@
 --
 -- KEYS[1]  the bucket
 -- ARGV     rate (tokens/s), burst, cost, extra (tokens to prefetch; -1:
---          a refund, which gives cost back instead of taking it), and for
---          a refund only, at: the Redis TIME in microseconds (the reply's
---          now) of the take that took the cost
+--          a refund, which gives cost back, as below, instead of taking
+--          it), and for a refund only, at: the Redis TIME in microseconds
+--          (the reply's now) of the take that took the cost
 -- state    "tokens last" as a string: tokens a float, last the Redis TIME
 --          of the last update in microseconds; written with %.17g so the
 --          float survives the round trip exactly. No key: a full bucket.
@@ -13,8 +13,8 @@
 --          hold_ns, now}, now the Redis TIME the script decided at, in
 --          microseconds, never before the bucket's last update
 --
--- A refund gives back cost - rate * (now - at) tokens, if that is
--- positive, capped at burst: the tokens the bucket has regained on its own
+-- A refund gives back cost - rate * (now - at) tokens (now as in the
+-- reply), if that is positive, capped at burst: the tokens the bucket has regained on its own
 -- since the take are not given twice, so however late the refund comes,
 -- admissions in any interval T stay within burst + rate * T.
 local rate = tonumber(ARGV[1])
