@@ -22,7 +22,28 @@
 // with 17 significant digits, which parse back to the same floats, so the
 // decisions match a local rate.Limiter's decision for decision (tested).
 // Calls use EVALSHA and fall back to EVAL when Redis does not know the
-// script (after a restart or SCRIPT FLUSH).
+// script (after a restart or SCRIPT FLUSH). The TTL is at most 285 years,
+// which only the slowest policies with the largest bursts (up to
+// [limiter.MaxBurst]) ever reach.
+//
+// Each decision also returns the Redis TIME it was made at, in
+// microseconds ([limiter.StoreResult].At). A refund (see
+// [limiter.AllowAll]: a request admitted by one limit and denied by a
+// later one gives its tokens back) is the same script in its refund mode,
+// given the At of the take it undoes: it gives back the cost less what the
+// bucket has regained on its own since then, Rate × (now − At) on Redis's
+// clock, if anything is left, capped at Burst, and writes nothing
+// otherwise. So a refund that comes late, after a slow second limit, never
+// hands out tokens the bucket has already regained.
+//
+// # The client
+//
+// NewRedis needs to know that the client honours context deadlines
+// (ContextTimeoutEnabled), or a Redis that stops answering would hold each
+// request for the client's ReadTimeout instead of the Limiter's store
+// timeout. It reads that from the client's options: *redis.Client,
+// *redis.ClusterClient, *redis.Ring, or a type that embeds one. Any other
+// UniversalClient is refused.
 //
 // # What a Limiter with a Store guarantees
 //
@@ -51,7 +72,7 @@
 //
 // Across instances, admissions for a key in any interval T stay within
 // Burst + Rate×T while Redis answers (one script call per decision, atomic
-// in Redis, on Redis's clock). While failing open, each instance enforces
+// in Redis, on Redis's clock), refunds included. While failing open, each instance enforces
 // its local share on its own; while failing closed, nothing is admitted.
 //
 // # Redis Cluster

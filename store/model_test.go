@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -11,12 +12,20 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // TestModel runs random request sequences against the Redis script, on
 // miniredis with a controlled clock, and against rate.Limiter (the oracle
 // of floodgate's local buckets) at the same instants, and compares every
 // decision. Times are whole microseconds, Redis TIME's resolution.
+//
+// With refunds, a quarter of the steps refund an earlier admission (the
+// one just made, or any earlier one: ages from 0 to many refill times),
+// and the script is compared with refBucket.refund, the refund rule
+// written on top of the local arithmetic: every decision, and the stored
+// state after every refund. rate.Limiter has no such refund, so it is the
+// oracle of the sequences without them.
 func TestModel(t *testing.T) {
 	policies := []limiter.Policy{
 		{Rate: 1, Burst: 1}, {Rate: 10, Burst: 5}, {Rate: 0.3, Burst: 3}, {Rate: 1000, Burst: 20},
@@ -24,54 +33,116 @@ func TestModel(t *testing.T) {
 	}
 	m := miniredis.RunT(t)
 	s := freshStore(t, newClient(t, m.Addr()))
-	ctx := context.Background()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for pi, p := range policies {
-		rng := rand.New(rand.NewPCG(uint64(pi), 42))
-		oracle := rate.NewLimiter(p.Rate, p.Burst)
-		local := &refBucket{p: p, tokens: float64(p.Burst), last: t0}
-		now := t0
+		for _, refunds := range []bool{false, true} {
+			rng := rand.New(rand.NewPCG(uint64(pi), 42))
+			key := fmt.Sprintf("model-%v-%v", p, refunds)
+			runModel(t, m, s, key, p, t0, rng, refunds)
+		}
+	}
+}
+
+// A take is an admission that a refund may give back.
+type take struct {
+	at   time.Time
+	µs   int64 // StoreResult.At
+	cost int
+}
+
+func runModel(t *testing.T, m *miniredis.Miniredis, s *store.Redis, key string, p limiter.Policy, t0 time.Time, rng *rand.Rand, refunds bool) {
+	ctx := context.Background()
+	oracle := rate.NewLimiter(p.Rate, p.Burst)
+	local := &refBucket{p: p, tokens: float64(p.Burst), last: t0}
+	now := t0
+	m.SetTime(now)
+	var taken []take
+	takes, allowed, refunded := 0, 0, 0
+	for step := range 400 {
+		var dt time.Duration
+		switch rng.IntN(4) {
+		case 0: // same microsecond
+		case 1:
+			dt = time.Duration(rng.IntN(1000)) * time.Microsecond
+		case 2:
+			dt = time.Duration(rng.Float64() / float64(p.Rate) * float64(time.Second)).Truncate(time.Microsecond)
+		case 3:
+			dt = time.Duration(rng.Float64() * 3 * float64(p.Burst) / float64(p.Rate) * float64(time.Second)).Truncate(time.Microsecond)
+		}
+		now = now.Add(dt)
 		m.SetTime(now)
-		key := "model-" + p.String()
-		allowed := 0
-		for step := range 400 {
-			var dt time.Duration
-			switch rng.IntN(4) {
-			case 0: // same microsecond
-			case 1:
-				dt = time.Duration(rng.IntN(1000)) * time.Microsecond
-			case 2:
-				dt = time.Duration(rng.Float64() / float64(p.Rate) * float64(time.Second)).Truncate(time.Microsecond)
-			case 3:
-				dt = time.Duration(rng.Float64() * 3 * float64(p.Burst) / float64(p.Rate) * float64(time.Second)).Truncate(time.Microsecond)
+		m.FastForward(dt) // expire keys on the same clock
+		if refunds && len(taken) > 0 && rng.IntN(4) == 0 {
+			i := len(taken) - 1 // the latest admission, or any earlier one
+			if rng.IntN(2) == 0 {
+				i = rng.IntN(len(taken))
 			}
-			now = now.Add(dt)
-			m.SetTime(now)
-			m.FastForward(dt) // expire keys on the same clock
-			n := 1 + rng.IntN(p.Burst)
-			want := oracle.AllowN(now, n)
-			res, err := s.Take(ctx, key, limiter.StoreRequest{Policy: p, Cost: n})
-			if err != nil {
-				t.Fatalf("%v step %d: Take: %v", p, step, err)
+			tk := taken[i]
+			taken = append(taken[:i], taken[i+1:]...)
+			if err := s.Refund(ctx, key, limiter.StoreRequest{Policy: p, Cost: tk.cost}, tk.µs); err != nil {
+				t.Fatalf("%v step %d: Refund: %v", p, step, err)
 			}
-			d := res.Decision
+			if local.refund(now, tk.at, tk.cost) {
+				refunded++
+			}
+			checkState(t, m, s.Key(key), local, now, fmt.Sprintf("%v step %d (+%v, refund of %d taken %v ago)", p, step, dt, tk.cost, now.Sub(tk.at)))
+			continue
+		}
+		n := 1 + rng.IntN(p.Burst)
+		takes++
+		want := oracle.AllowN(now, n)
+		res, err := s.Take(ctx, key, limiter.StoreRequest{Policy: p, Cost: n})
+		if err != nil {
+			t.Fatalf("%v step %d: Take: %v", p, step, err)
+		}
+		if res.At != now.UnixMicro() {
+			t.Fatalf("%v step %d: At %d, want the Redis clock %d", p, step, res.At, now.UnixMicro())
+		}
+		d := res.Decision
+		if !refunds {
 			if d.Allowed != want {
 				t.Fatalf("%v step %d (+%v, cost %d): Allowed %v, rate.Limiter says %v", p, step, dt, n, d.Allowed, want)
 			}
 			if tokens := oracle.TokensAt(now); want && d.Remaining != max(int(tokens), 0) {
 				t.Fatalf("%v step %d: Remaining %d, rate.Limiter has %v tokens", p, step, d.Remaining, tokens)
 			}
-			ref := local.allow(now, n)
-			if d != ref {
-				t.Fatalf("%v step %d (+%v, cost %d): got %+v, the local bucket's arithmetic gives %+v", p, step, dt, n, d, ref)
-			}
-			if want {
-				allowed++
-			}
 		}
-		if allowed == 0 || allowed == 400 {
-			t.Errorf("%v: %d of 400 allowed; the sequence does not exercise both outcomes", p, allowed)
+		ref := local.allow(now, n)
+		if d != ref {
+			t.Fatalf("%v step %d (+%v, cost %d): got %+v, the local bucket's arithmetic gives %+v", p, step, dt, n, d, ref)
 		}
+		if d.Allowed {
+			allowed++
+			taken = append(taken, take{now, res.At, n})
+		}
+	}
+	if allowed == 0 || allowed == takes {
+		t.Errorf("%v: %d of %d allowed; the sequence does not exercise both outcomes", p, allowed, takes)
+	}
+	if refunds && (refunded == 0 || refunded == 400-takes) {
+		t.Errorf("%v: %d of %d refunds gave something back; the sequence does not exercise both outcomes", p, refunded, 400-takes)
+	}
+	t.Logf("%s: %d of %d takes allowed, %d of %d refunds gave something back", key, allowed, takes, refunded, 400-takes)
+}
+
+// checkState fails unless the bucket stored at rkey is local's, or there
+// is none and local is full at now (an expired key is a full bucket).
+func checkState(t *testing.T, m *miniredis.Miniredis, rkey string, local *refBucket, now time.Time, what string) {
+	t.Helper()
+	state, err := m.Get(rkey)
+	if err != nil {
+		if tokens := min(local.tokens+now.Sub(local.last).Seconds()*float64(local.p.Rate), float64(local.p.Burst)); tokens != float64(local.p.Burst) {
+			t.Fatalf("%s: no bucket in Redis, the reference holds %v tokens", what, tokens)
+		}
+		return
+	}
+	var tokens float64
+	var last int64
+	if _, err := fmt.Sscanf(state, "%g %d", &tokens, &last); err != nil {
+		t.Fatalf("%s: bucket %q: %v", what, state, err)
+	}
+	if tokens != local.tokens || last != local.last.UnixMicro() {
+		t.Fatalf("%s: bucket %q, the reference has %.17g at %d", what, state, local.tokens, local.last.UnixMicro())
 	}
 }
 
@@ -104,4 +175,27 @@ func (b *refBucket) allow(now time.Time, n int) limiter.Decision {
 	d.Remaining = max(int(left), 0)
 	d.ResetAfter = ceil(ns(burst - left))
 	return d
+}
+
+// refund is the refund rule on top of the local arithmetic: it gives back
+// n less what the bucket regains between the take at and now, if that is
+// positive, capped at Burst; otherwise it changes nothing. It reports
+// whether it gave anything back.
+func (b *refBucket) refund(now, at time.Time, n int) bool {
+	limit := float64(b.p.Rate)
+	now = later(now, b.last)
+	give := float64(n) - max(now.Sub(at), 0).Seconds()*limit
+	if give <= 0 {
+		return false
+	}
+	b.tokens = min(min(b.tokens+now.Sub(b.last).Seconds()*limit, float64(b.p.Burst))+give, float64(b.p.Burst))
+	b.last = now
+	return true
+}
+
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }

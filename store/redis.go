@@ -37,9 +37,9 @@ var (
 	// ErrInvalidOption is wrapped by NewRedis's error for a bad option or
 	// client.
 	ErrInvalidOption = errors.New("store: invalid option")
-	// ErrBadReply is wrapped by Take's error when Redis answers with
-	// something the script never returns (a foreign script under the same
-	// name, a proxy in the way).
+	// ErrBadReply is wrapped by Take's and Refund's error when Redis
+	// answers with something the script never returns (a foreign script
+	// under the same name, a proxy in the way).
 	ErrBadReply = errors.New("store: unexpected reply from redis")
 )
 
@@ -88,13 +88,19 @@ func WithPrefix(prefix string) RedisOption {
 // NewRedis returns a Store that keeps buckets in the Redis behind client:
 // a *redis.Client (single node, or Sentinel through NewFailoverClient), a
 // *redis.ClusterClient or a *redis.Ring, as returned by
-// redis.NewUniversalClient.
+// redis.NewUniversalClient, or a type that embeds one of them.
 //
 // The client must have ContextTimeoutEnabled set: without it go-redis
 // ignores context deadlines on the socket, and a Redis that stops
 // answering would hold each request for the client's ReadTimeout (3 s by
-// default) instead of the Limiter's store timeout. NewRedis returns an
-// error wrapping ErrInvalidOption otherwise.
+// default) instead of the Limiter's store timeout. NewRedis reads it
+// through the client's Options method (*redis.Options,
+// *redis.ClusterOptions or *redis.RingOptions; a type embedding a go-redis
+// client has it too), and returns an error wrapping ErrInvalidOption when
+// it is not set, or when the client has no such method: a UniversalClient
+// implemented some other way cannot show that it honours deadlines. Wrap
+// such a client around a go-redis client and embed that client, so that
+// its Options are the ones in force.
 //
 // Keys are stored as given when they are at most 64 bytes of ASCII
 // letters, digits, '.', '-' and '_'; any other key (long, binary, with
@@ -105,7 +111,12 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error)
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
-	if !contextTimeouts(client) {
+	enabled, known := contextTimeouts(client)
+	if !known {
+		return nil, fmt.Errorf("%w: cannot read the options of a %T: pass a *redis.Client, *redis.ClusterClient "+
+			"or *redis.Ring created with ContextTimeoutEnabled: true, or a type that embeds one", ErrInvalidOption, client)
+	}
+	if !enabled {
 		return nil, fmt.Errorf("%w: the client's options must set ContextTimeoutEnabled: true, "+
 			"or a slow Redis holds requests for its ReadTimeout instead of the store timeout", ErrInvalidOption)
 	}
@@ -121,27 +132,33 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error)
 	return r, nil
 }
 
-// contextTimeouts reports whether client honours context deadlines. A
-// client type it does not know (a wrapper) is trusted.
-func contextTimeouts(client redis.UniversalClient) bool {
+// contextTimeouts reports whether client honours context deadlines, read
+// from its options; known is false when client has none that say.
+// Embedding promotes Options, so a wrapper around a go-redis client
+// reports that client's.
+func contextTimeouts(client redis.UniversalClient) (enabled, known bool) {
 	switch c := client.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
+	case interface{ Options() *redis.Options }:
+		o := c.Options()
+		return o != nil && o.ContextTimeoutEnabled, o != nil
+	case interface{ Options() *redis.ClusterOptions }:
+		o := c.Options()
+		return o != nil && o.ContextTimeoutEnabled, o != nil
+	case interface{ Options() *redis.RingOptions }:
+		o := c.Options()
+		return o != nil && o.ContextTimeoutEnabled, o != nil
 	}
-	return true
+	return false, false
 }
 
 // Take implements [limiter.Store] with one EVALSHA (an EVAL after Redis
-// lost its script cache, for example on a restart).
+// lost its script cache, for example on a restart). StoreResult.At is the
+// Redis TIME the script decided at, in microseconds.
 func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
 	if err := checkRequest(req); err != nil {
 		return limiter.StoreResult{}, err
 	}
-	v, err := r.eval(ctx, key, req.Policy, req.Cost, req.Extra)
+	v, err := r.eval(ctx, key, req.Policy, req.Cost, req.Extra, 0)
 	if err != nil {
 		return limiter.StoreResult{}, err
 	}
@@ -149,25 +166,37 @@ func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) 
 }
 
 // Refund implements [limiter.Store] with the same script, in its refund
-// mode (extra -1).
+// mode (extra -1): at is the StoreResult.At of the Take that took the
+// tokens, and the script gives back req.Cost less what the bucket has
+// regained since then on Redis's clock, if anything is left.
 func (r *Redis) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
 	req.Extra = 0
 	if err := checkRequest(req); err != nil {
 		return err
 	}
-	_, err := r.eval(ctx, key, req.Policy, req.Cost, -1)
-	return err
+	v, err := r.eval(ctx, key, req.Policy, req.Cost, -1, at)
+	if err != nil {
+		return err
+	}
+	if len(v) != replyLen {
+		return fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	return nil
 }
 
 // eval runs the script on key: EVALSHA, or EVAL when Redis lost its script
-// cache.
-func (r *Redis) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int) ([]int64, error) {
+// cache. at is passed only to a refund (extra -1).
+func (r *Redis) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int, at int64) ([]int64, error) {
 	pa := r.args(p)
-	rkey := r.Key(key)
-	cmd := redis.NewIntSliceCmd(ctx, "evalsha", argSHA, argOneKey, rkey, pa.rate, pa.burst, cost, extra)
+	args := []any{"evalsha", argSHA, argOneKey, r.Key(key), pa.rate, pa.burst, cost, extra}
+	if extra < 0 {
+		args = append(args, at) // a refund's second allocation; a Take has one
+	}
+	cmd := redis.NewIntSliceCmd(ctx, args...)
 	err := r.client.Process(ctx, cmd)
 	if err != nil && isNoScript(err) {
-		cmd = redis.NewIntSliceCmd(ctx, "eval", argScript, argOneKey, rkey, pa.rate, pa.burst, cost, extra)
+		args[0], args[1] = "eval", argScript
+		cmd = redis.NewIntSliceCmd(ctx, args...)
 		err = r.client.Process(ctx, cmd)
 	}
 	if err != nil {
@@ -206,9 +235,12 @@ func (r *Redis) args(p limiter.Policy) *policyArgs {
 	return pa
 }
 
+// replyLen is the length of the script's reply.
+const replyLen = 7
+
 // parse checks and converts the script's reply.
 func parse(v []int64, req limiter.StoreRequest) (limiter.StoreResult, error) {
-	if len(v) != 6 || v[0] < 0 || v[0] > 1 || v[4] < 0 || v[4] > int64(req.Extra) || v[1] < 0 {
+	if len(v) != replyLen || v[0] < 0 || v[0] > 1 || v[4] < 0 || v[4] > int64(req.Extra) || v[1] < 0 || v[6] < 0 {
 		return limiter.StoreResult{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
 	return limiter.StoreResult{
@@ -221,6 +253,7 @@ func parse(v []int64, req limiter.StoreRequest) (limiter.StoreResult, error) {
 		},
 		Extra: int(v[4]),
 		Hold:  time.Duration(max(v[5], 0)),
+		At:    v[6],
 	}, nil
 }
 

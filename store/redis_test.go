@@ -74,6 +74,117 @@ func TestNewRedisNeedsContextTimeouts(t *testing.T) {
 	}
 }
 
+// A wrapper that embeds a go-redis client has that client's Options, and
+// is judged by them; a UniversalClient implemented some other way cannot
+// show that it honours context deadlines, and is refused.
+func TestNewRedisClientTypes(t *testing.T) {
+	m := miniredis.RunT(t)
+	type wrapped struct{ *redis.Client }
+	type wrappedCluster struct{ *redis.ClusterClient }
+	type wrappedRing struct{ *redis.Ring }
+	type foreign struct{ redis.UniversalClient }
+	newRing := func(enabled bool) *redis.Ring {
+		r := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": m.Addr()}, ContextTimeoutEnabled: enabled})
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	newCluster := func(enabled bool) *redis.ClusterClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{m.Addr()}, ContextTimeoutEnabled: enabled})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	without := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { without.Close() })
+	with := newClient(t, m.Addr())
+	for _, tc := range []struct {
+		name   string
+		client redis.UniversalClient
+		ok     bool
+	}{
+		{"*redis.Client", with, true},
+		{"*redis.Client without", without, false},
+		{"*redis.ClusterClient", newCluster(true), true},
+		{"*redis.ClusterClient without", newCluster(false), false},
+		{"*redis.Ring", newRing(true), true},
+		{"*redis.Ring without", newRing(false), false},
+		{"embedded *redis.Client", wrapped{with}, true},
+		{"embedded *redis.Client without", wrapped{without}, false},
+		{"embedded *redis.ClusterClient", wrappedCluster{newCluster(true)}, true},
+		{"embedded *redis.ClusterClient without", wrappedCluster{newCluster(false)}, false},
+		{"embedded *redis.Ring", wrappedRing{newRing(true)}, true},
+		{"embedded *redis.Ring without", wrappedRing{newRing(false)}, false},
+		{"foreign UniversalClient", foreign{with}, false},
+	} {
+		s, err := store.NewRedis(tc.client)
+		if tc.ok && (err != nil || s == nil) {
+			t.Errorf("NewRedis(%s): %v, want a store", tc.name, err)
+		}
+		if !tc.ok && !errors.Is(err, store.ErrInvalidOption) {
+			t.Errorf("NewRedis(%s): got %v, want ErrInvalidOption", tc.name, err)
+		}
+		if err != nil {
+			t.Logf("NewRedis(%s): %v", tc.name, err)
+		}
+	}
+	// An accepted wrapper works.
+	s, err := store.NewRedis(wrapped{with})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Take(context.Background(), "k", limiter.StoreRequest{Policy: limiter.PerHour(1), Cost: 1})
+	if err != nil || !res.Decision.Allowed {
+		t.Fatalf("Take through a wrapper: %+v, %v", res, err)
+	}
+}
+
+// replyHook replaces the script's reply with reply.
+type replyHook struct{ reply []int64 }
+
+func (h replyHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h replyHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h replyHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if c, ok := cmd.(*redis.IntSliceCmd); ok && err == nil {
+			c.SetVal(h.reply)
+		}
+		return err
+	}
+}
+
+// A reply of the wrong shape (the 6 elements of the script before At, a
+// negative At, …) is ErrBadReply, from Take and from Refund.
+func TestBadReply(t *testing.T) {
+	m := miniredis.RunT(t)
+	p := limiter.PerHour(5)
+	ctx := context.Background()
+	for _, reply := range [][]int64{
+		{1, 4, 0, 720000000000, 0, 0},
+		{1, 4, 0, 720000000000, 0, 0, 1, 1},
+		{1, 4, 0, 720000000000, 0, 0, -1},
+		{2, 4, 0, 720000000000, 0, 0, 1},
+		{1, 4, 0, 720000000000, 1, 0, 1}, // extra tokens that were not asked for
+		{},
+	} {
+		client := newClient(t, m.Addr())
+		client.AddHook(replyHook{reply})
+		s := freshStore(t, client)
+		if _, err := s.Take(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1}); !errors.Is(err, store.ErrBadReply) {
+			t.Errorf("Take with reply %v: got %v, want ErrBadReply", reply, err)
+		}
+		if len(reply) == 7 {
+			continue // Refund checks the length only: it uses nothing else
+		}
+		if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1}, 1); !errors.Is(err, store.ErrBadReply) {
+			t.Errorf("Refund with reply %v: got %v, want ErrBadReply", reply, err)
+		}
+	}
+}
+
 func TestKey(t *testing.T) {
 	m := miniredis.RunT(t)
 	s, err := store.NewRedis(newClient(t, m.Addr()), store.WithPrefix("fg"))

@@ -3,11 +3,20 @@
 --
 -- KEYS[1]  the bucket
 -- ARGV     rate (tokens/s), burst, cost, extra (tokens to prefetch; -1:
---          a refund, which gives cost back instead of taking it)
+--          a refund, which gives cost back, as below, instead of taking
+--          it), and for a refund only, at: the Redis TIME in microseconds
+--          (the reply's now) of the take that took the cost
 -- state    "tokens last" as a string: tokens a float, last the Redis TIME
 --          of the last update in microseconds; written with %.17g so the
 --          float survives the round trip exactly. No key: a full bucket.
--- reply    {allowed, remaining, retry_after_ns, reset_after_ns, extra, hold_ns}
+-- reply    {allowed, remaining, retry_after_ns, reset_after_ns, extra,
+--          hold_ns, now}, now the Redis TIME the script decided at, in
+--          microseconds, never before the bucket's last update
+--
+-- A refund gives back cost - rate * (now - at) tokens (now as in the
+-- reply), if that is positive, capped at burst: the tokens the bucket has regained on its own
+-- since the take are not given twice, so however late the refund comes,
+-- admissions in any interval T stay within burst + rate * T.
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -20,7 +29,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tokens, last = burst, now
 local state = redis.call('GET', KEYS[1])
 if extra < 0 and not state then
-  return {1, burst, 0, 0, 0, 0} -- a refund to a full bucket: nothing to do
+  return {1, burst, 0, 0, 0, 0, now} -- a refund to a full bucket: nothing to do
 end
 if state then
   local a, b = string.match(state, '^(%S+) (%S+)$')
@@ -31,14 +40,19 @@ if state then
 end
 if now < last then now = last end -- the clock stepped back (failover): keep the later time
 
--- advance: tokens += elapsed.Seconds() * rate, capped at burst, where
--- Seconds() is float64(d / 1e9) + float64(d % 1e9) / 1e9 on nanoseconds.
-local d = (now - last) * 1000
-local sec = math.floor(d / 1e9)
-local nsec = d - sec * 1e9
-if nsec < 0 then sec = sec - 1; nsec = nsec + 1e9 end
-if nsec >= 1e9 then sec = sec + 1; nsec = nsec - 1e9 end
-tokens = math.min(tokens + (sec + nsec / 1e9) * rate, burst)
+-- seconds(us) is time.Duration.Seconds() of us microseconds (us >= 0):
+-- float64(d / 1e9) + float64(d % 1e9) / 1e9 on nanoseconds.
+local function seconds(us)
+  local d = us * 1000
+  local sec = math.floor(d / 1e9)
+  local nsec = d - sec * 1e9
+  if nsec < 0 then sec = sec - 1; nsec = nsec + 1e9 end
+  if nsec >= 1e9 then sec = sec + 1; nsec = nsec - 1e9 end
+  return sec + nsec / 1e9
+end
+
+-- advance: tokens += elapsed.Seconds() * rate, capped at burst.
+tokens = math.min(tokens + seconds(now - last) * rate, burst)
 
 local function ns(tk) return tk / rate * 1e9 end
 local function ceilns(tk) return math.min(math.ceil(ns(tk)), MAXNS) end
@@ -46,7 +60,15 @@ local function ceilns(tk) return math.min(math.ceil(ns(tk)), MAXNS) end
 local left = tokens - cost
 local allowed, granted, hold, retry = 0, 0, 0, 0
 if extra < 0 then
-  allowed, left = 1, math.min(tokens + cost, burst)
+  local at = tonumber(ARGV[5])
+  if not at then
+    return redis.error_reply('floodgate: refund without the time of its take')
+  end
+  local give = cost - seconds(math.max(now - at, 0)) * rate -- an at after now counts as now
+  if give <= 0 then -- regained on its own already: nothing to give, nothing to write
+    return {1, math.max(math.floor(tokens), 0), 0, ceilns(burst - tokens), 0, 0, now}
+  end
+  allowed, left = 1, math.min(tokens + give, burst)
 elseif left < 0 and ns(-left) >= 1 then
   retry = ceilns(-left) -- denied: the level is kept, advanced to now
   left = tokens
@@ -59,8 +81,10 @@ else
   end
 end
 
-local ttl = math.max(math.ceil(ns(burst - left) / 1e6), 1) -- ms until full
-redis.call('SET', KEYS[1], string.format('%.17g %.17g', left, now), 'PX', math.min(ttl, 1e13))
+-- the key lives until the bucket is full: ms, at most 9e12 (285 years;
+-- miniredis keeps a TTL as a Go time.Duration, which holds 292)
+local ttl = math.min(math.max(math.ceil(ns(burst - left) / 1e6), 1), 9e12)
+redis.call('SET', KEYS[1], string.format('%.17g %.17g', left, now), 'PX', ttl)
 local remaining = 0
 if left > 0 then remaining = math.floor(left) end
-return {allowed, remaining, retry, ceilns(burst - left), granted, hold}
+return {allowed, remaining, retry, ceilns(burst - left), granted, hold, now}

@@ -25,7 +25,9 @@ import (
 func slow(burst int) limiter.Policy { return limiter.Policy{Rate: rate.Every(time.Hour), Burst: burst} }
 
 // Run runs the suite. newStore returns a Store with no buckets (a fresh
-// namespace); it is called once per subtest.
+// namespace); it is called once per subtest. The suite reads
+// StoreResult.At as microseconds (Redis TIME's unit): it ages a refund by
+// passing an At an hour earlier.
 func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 	tests := []struct {
 		name string
@@ -36,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		{"Extra", testExtra},
 		{"Reset", testReset},
 		{"Refund", testRefund},
+		{"At", testAt},
+		{"MaxBurst", testMaxBurst},
 		{"KeysAreSeparate", testKeysAreSeparate},
 		{"InvalidRequest", testInvalidRequest},
 		{"CanceledContext", testCanceledContext},
@@ -208,36 +212,115 @@ func testConcurrentExact(t *testing.T, s limiter.Store) {
 	}
 }
 
-// testRefund: tokens given back can be taken again, never beyond Burst, and
-// a refund to a key with no bucket creates nothing.
+// hour is how long slow policies take to refill one token, in the unit of
+// StoreResult.At.
+const hour = int64(time.Hour / time.Microsecond)
+
+func refund(t *testing.T, s limiter.Store, key string, p limiter.Policy, cost int, at int64) {
+	t.Helper()
+	if err := s.Refund(context.Background(), key, limiter.StoreRequest{Policy: p, Cost: cost}, at); err != nil {
+		t.Fatalf("Refund(%q, cost %d): %v", key, cost, err)
+	}
+}
+
+// takes fails unless successive cost-1 takes on key are allowed as want
+// says, the first leaving remaining.
+func takes(t *testing.T, s limiter.Store, key string, p limiter.Policy, remaining int, want ...bool) {
+	t.Helper()
+	for i, w := range want {
+		d := take(t, s, key, p, 1, 0).Decision
+		if d.Allowed != w || (i == 0 && d.Remaining != remaining) {
+			t.Fatalf("%s: take %d: got %+v, want allowed %v (Remaining %d at the first)", key, i, d, w, remaining)
+		}
+	}
+}
+
+// testRefund: a refund gives back the cost less what the bucket has
+// regained since the take (StoreResult.At) — all of it right after the
+// take, nothing once the cost has had time to refill, the rest in between
+// — never beyond Burst; a refund to a key with no bucket creates nothing.
 func testRefund(t *testing.T, s limiter.Store) {
 	p := slow(3)
-	ctx := context.Background()
-	for range 3 {
-		take(t, s, "k", p, 1, 0)
-	}
-	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 2}, 0); err != nil {
-		t.Fatalf("Refund: %v", err)
-	}
-	for i, want := range []bool{true, true, false} {
-		if res := take(t, s, "k", p, 1, 0); res.Decision.Allowed != want {
-			t.Fatalf("take %d after refunding 2: allowed %v, want %v", i, res.Decision.Allowed, want)
-		}
-	}
+	take(t, s, "now", p, 1, 0)
+	res := take(t, s, "now", p, 2, 0)
+	refund(t, s, "now", p, 2, res.At) // right after the take: all of it
+	takes(t, s, "now", p, 1, true, true, false)
+
+	res = take(t, s, "aged", p, 1, 0)
+	refund(t, s, "aged", p, 1, res.At-hour) // the token has had an hour to refill: nothing
+	takes(t, s, "aged", p, 1, true, true, false)
+	res = take(t, s, "aged+", p, 2, 0)
+	refund(t, s, "aged+", p, 1, res.At-2*hour) // older still: nothing either
+	takes(t, s, "aged+", p, 0, true, false)
+
+	p4 := slow(4)
+	res = take(t, s, "partial", p4, 3, 0)
+	refund(t, s, "partial", p4, 3, res.At-hour*3/2) // 1.5 of 3 regained: 1.5 back, level 2.5
+	takes(t, s, "partial", p4, 1, true, true, false)
+
 	// Capped at Burst: refunding more than was taken adds nothing beyond it.
-	if err := s.Refund(ctx, "full", limiter.StoreRequest{Policy: p, Cost: 3}, 0); err != nil {
-		t.Fatalf("Refund on a new key: %v", err)
+	res = take(t, s, "over", p, 1, 0)
+	refund(t, s, "over", p, 3, res.At)
+	takes(t, s, "over", p, 2, true, true, true, false)
+	res = take(t, s, "over-partial", p, 1, 0)
+	refund(t, s, "over-partial", p, 3, res.At-hour/2) // 2.5 back onto 2
+	takes(t, s, "over-partial", p, 2, true, true, true, false)
+
+	refund(t, s, "full", p, 3, 0) // no bucket: full already, left alone
+	if d := take(t, s, "full", p, 3, 0).Decision; !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("cost 3 after a refund to a new key: got %+v, want allowed, Remaining 0", d)
 	}
-	take(t, s, "k2", p, 1, 0)
-	if err := s.Refund(ctx, "k2", limiter.StoreRequest{Policy: p, Cost: 3}, 0); err != nil {
-		t.Fatalf("Refund: %v", err)
-	}
-	for i, want := range []bool{true, true, true, false} {
-		if res := take(t, s, "k2", p, 1, 0); res.Decision.Allowed != want {
-			t.Fatalf("k2 take %d after an over-refund: allowed %v, want %v (capped at Burst 3)", i, res.Decision.Allowed, want)
-		}
-	}
-	if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 0}, 0); err == nil {
+	err := s.Refund(context.Background(), "now", limiter.StoreRequest{Policy: p, Cost: 0}, res.At)
+	if err == nil {
 		t.Fatal("Refund with cost 0: no error")
 	}
+}
+
+// testAt: StoreResult.At never goes back on one key, whatever the
+// decision.
+func testAt(t *testing.T, s limiter.Store) {
+	p := slow(5)
+	var prev int64
+	for i := range 20 {
+		res := take(t, s, "k", p, 1+i%3, i%2)
+		if res.At < prev {
+			t.Fatalf("take %d: At %d, before the previous take's %d", i, res.At, prev)
+		}
+		prev = res.At
+		if i%5 == 4 {
+			refund(t, s, "k", p, 1, res.At)
+		}
+	}
+}
+
+// testMaxBurst: a bucket of limiter.MaxBurst tokens (2^53) takes, denies,
+// prefetches and refunds with exact Remaining counts, and its durations
+// (years at one token per hour) come back positive, not overflowed.
+func testMaxBurst(t *testing.T, s limiter.Store) {
+	const b = limiter.MaxBurst
+	p := slow(b)
+	check := func(what string, res limiter.StoreResult, allowed bool, remaining int) {
+		t.Helper()
+		d := res.Decision
+		if d.Allowed != allowed || d.Remaining != remaining || d.Limit != b || d.ResetAfter <= 0 || d.RetryAfter < 0 || res.Hold < 0 {
+			t.Fatalf("%s: got %+v, want allowed %v, Remaining %d, Limit 2^53, durations not overflowed", what, res, allowed, remaining)
+		}
+		if !allowed && (d.RetryAfter < time.Hour-time.Minute || d.RetryAfter > time.Hour) {
+			t.Fatalf("%s: RetryAfter %v, want about the hour one token takes", what, d.RetryAfter)
+		}
+	}
+	check("cost 2^53-1 on a full bucket", take(t, s, "k", p, b-1, 0), true, 1)
+	check("cost 2 with 1 left", take(t, s, "k", p, 2, 0), false, 1)
+	res := take(t, s, "k", p, 1, 0)
+	check("cost 1 with 1 left", res, true, 0)
+	check("cost 1 with 0 left", take(t, s, "k", p, 1, 0), false, 0)
+	refund(t, s, "k", p, b, res.At) // capped at Burst
+	check("cost 2^53 after refunding 2^53", take(t, s, "k", p, b, 0), true, 0)
+
+	res = take(t, s, "extra", p, 1, 1000)
+	check("cost 1 extra 1000 on a full bucket", res, true, b-1001)
+	if res.Extra != 1000 || res.Hold < time.Hour-time.Minute || res.Hold > time.Hour {
+		t.Fatalf("cost 1 extra 1000: Extra %d, Hold %v; want 1000 and about 1h", res.Extra, res.Hold)
+	}
+	check("cost 2^53-1001", take(t, s, "extra", p, b-1001, 0), true, 0)
 }
