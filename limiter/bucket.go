@@ -114,18 +114,27 @@ func (p *policyMath) adopt(old *policyMath, tokens float64, last, at int64) floa
 // giveBack is how many tokens undoing a reservation of n tokens returns:
 // the reservation was made under p, due at due (its time-to-act), and is
 // undone at bucket time t, when the latest reservation on the bucket is due
-// at lastEvent. It is rate.Reservation.CancelAt's rule — n less the tokens
-// that later reservations count on — and, when t is past due, less what
-// the bucket has refilled since due as well (rate.Limiter gives nothing
-// back then). The bucket may have refilled to Burst meanwhile; tokens it
-// regained on its own are never given a second time, so undoing never lets
-// an interval exceed Burst + Rate×T, however late it comes.
-func (p *policyMath) giveBack(n int, due, lastEvent, t int64) float64 {
+// at lastEvent; full is when the bucket could first have been full again
+// had the reservation not been made (its level before it, refilled to
+// Burst). It is rate.Reservation.CancelAt's rule — n less the tokens later
+// reservations count on — and, when t is past full, less what the bucket
+// could have regained since full too. Until full the bucket cannot have
+// regained n on its own, so all of it comes back; after, nothing it may
+// have regained is given a second time, so undoing never lets an interval
+// exceed Burst + Rate×T however late it comes. (rate.Limiter gives nothing
+// back once t is past due; full is never before due.)
+func (p *policyMath) giveBack(n int, due, lastEvent, t, full int64) float64 {
 	back := float64(n) - time.Duration(lastEvent-due).Seconds()*p.limit
-	if t > due {
-		back -= time.Duration(t-due).Seconds() * p.limit
+	if t > full {
+		back -= time.Duration(t-full).Seconds() * p.limit
 	}
 	return back
+}
+
+// fullAt is when a bucket at level at time now would be full again: the
+// full of giveBack for a reservation made from that level, rounded down.
+func (p *policyMath) fullAt(level float64, now int64) int64 {
+	return satAdd(now, int64(p.durationFromTokens(p.burst-level)))
 }
 
 // prevEvent is rate.Reservation.CancelAt's new lastEvent when the undone
@@ -211,16 +220,17 @@ func remaining(tokens float64) int {
 
 // take applies one request of cost n at now, reserving up to maxWait ahead
 // (see policyMath.take). It returns the decision, the wait before an
-// admitted request may proceed, and the bucket time it was decided at; if
+// admitted request may proceed, the bucket time it was decided at and the
+// level it found; if
 // the outcome is not decided, the bucket is unchanged and the rest is
 // meaningless. A reservation made ahead is recorded in ev (nil for AllowN,
 // which never reserves ahead).
-func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, o outcome) {
+func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
 	b.mu.Lock()
 	if b.last < 0 || p.stale.Load() {
 		o = b.refusal(p)
 		b.mu.Unlock()
-		return d, 0, 0, o
+		return d, 0, 0, 0, o
 	}
 	// A request that read the clock before a concurrent one but locked after
 	// it is treated as happening at the later time. rate.Limiter would move
@@ -242,7 +252,7 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c 
 	}
 	b.mu.Unlock()
 	d, wait = p.decision(tokens, left, ok, exact) // the float work, outside the lock
-	return d, wait, now, decided
+	return d, wait, now, tokens, decided
 }
 
 // refusal is why b, locked, cannot be used under p.
@@ -255,17 +265,18 @@ func (b *bucket) refusal(p *policyMath) outcome {
 
 // allow is take for AllowN: no reservation ahead.
 func (b *bucket) allow(p *policyMath, now int64, n int, c *counters) (Decision, outcome) {
-	d, _, _, o := b.take(p, now, n, 0, c, nil)
+	d, _, _, _, o := b.take(p, now, n, 0, c, nil)
 	return d, o
 }
 
 // cancel undoes an admitted reservation of n tokens that did not go ahead
 // (a Wait cancelled, a composite limit denied elsewhere): r is the policy it
-// was made under and due its time-to-act; p is the policy now. It gives
+// was made under, due its time-to-act and full as giveBack says; p is the
+// policy now. It gives
 // back what policyMath.giveBack says, capped at Burst, as
 // rate.Reservation.CancelAt does, and moves lastEvent back as CancelAt does.
 // A retired bucket was full: there is nothing to give back.
-func (b *bucket) cancel(p, r *policyMath, n int, due, now int64, ev *events) outcome {
+func (b *bucket) cancel(p, r *policyMath, n int, due, full, now int64, ev *events) outcome {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.last < 0 || p.stale.Load() {
@@ -276,7 +287,7 @@ func (b *bucket) cancel(p, r *policyMath, n int, due, now int64, ev *events) out
 	if !reservedAhead || lastEvent < due {
 		lastEvent = due // no reservation after this one
 	}
-	back := r.giveBack(n, due, lastEvent, t)
+	back := r.giveBack(n, due, lastEvent, t, full)
 	if back <= 0 {
 		return decided
 	}

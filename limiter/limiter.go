@@ -238,7 +238,8 @@ type grant struct {
 	store bool        // remote: a Store round trip
 	local bool        // remote: the FailOpen buckets (b or over are theirs)
 	m     *policyMath // the policy the tokens were taken under (local)
-	at    int64       // local: the reservation's time-to-act; store: StoreResult.At
+	at    int64       // local: the reservation's time-to-act; store: StoreResult.At; lease: the lease's
+	full  int64       // local: when the bucket could have been full again without it (giveBack)
 }
 
 // takeFor is AllowN's decision, with its grant for AllowAll: the local
@@ -267,11 +268,11 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		if !found {
 			if !l.table.reserve() && !l.makeRoom(m) {
 				l.sweeper.Kick()
-				d, wait, at, o := l.fromOverflow(m, key, n, maxWait)
+				d, wait, at, level, o := l.fromOverflow(m, key, n, maxWait)
 				switch o {
 				case decided:
 					l.stats.count(0, d.Allowed, true)
-					return d, wait, grant{over: true, m: m, at: at + int64(wait)}, true
+					return d, wait, grant{over: true, m: m, at: at + int64(wait), full: m.fullAt(level, at)}, true
 				case stale:
 					return d, 0, grant{}, false
 				}
@@ -285,10 +286,10 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		// Take from the bucket in the table (found, ours, or one stored
 		// meanwhile); if it was retired meanwhile, start over.
 		now := l.now() // read after the lookup: the decision is as late as it can be
-		d, wait, at, o := b.take(m, now, n, maxWait, &l.stats, ev)
+		d, wait, at, level, o := b.take(m, now, n, maxWait, &l.stats, ev)
 		switch o {
 		case decided:
-			return d, wait, grant{b: b, m: m, at: at + int64(wait)}, true
+			return d, wait, grant{b: b, m: m, at: at + int64(wait), full: m.fullAt(level, at)}, true
 		case stale:
 			return d, 0, grant{}, false
 		}
@@ -306,11 +307,11 @@ func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
 	case g.lease != nil || g.store || g.local:
 		l.refundRemote(ctx, l.pm.Load(), key, g, n)
 	case g.b != nil:
-		for g.b.cancel(l.pm.Load(), g.m, n, g.at, l.now(), &l.events) == stale {
+		for g.b.cancel(l.pm.Load(), g.m, n, g.at, g.full, l.now(), &l.events) == stale {
 			l.awaitPolicy()
 		}
 	case g.over:
-		for l.over.cancel(l.pm.Load(), g.m, n, g.at, l.now()) == stale {
+		for l.over.cancel(l.pm.Load(), g.m, n, g.at, g.full, l.now()) == stale {
 			l.awaitPolicy()
 		}
 	}

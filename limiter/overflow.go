@@ -55,26 +55,27 @@ type overflow struct {
 // fromOverflow serves key from the overflow bucket: the decision, the wait,
 // and the bucket time it was decided at. The outcome is gone if key is in
 // the table after all, stale if m is; the caller then starts over.
-func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, int64, outcome) {
+func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, int64, float64, outcome) {
 	o := &l.over
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if m.stale.Load() {
-		return Decision{}, 0, 0, stale
+		return Decision{}, 0, 0, 0, stale
 	}
 	o.dirty.Store(true)
 	if _, ok := l.table.lookup(key); ok {
-		return Decision{}, 0, 0, gone
+		return Decision{}, 0, 0, 0, gone
 	}
 	now := max(l.now(), o.last)
-	left, d, wait := m.take(m.advance(o.tokens, o.last, now), n, maxWait)
+	level := m.advance(o.tokens, o.last, now)
+	left, d, wait := m.take(level, n, maxWait)
 	if d.Allowed {
 		o.tokens, o.last = left, now
 		if wait > 0 {
 			o.lastEvent, o.ahead = now+int64(wait), true
 		}
 	}
-	return d, wait, now, decided
+	return d, wait, now, level, decided
 }
 
 // settle gives pending bucket b its starting level (see above).
@@ -95,7 +96,7 @@ func (l *Limiter) settle(m *policyMath, b *bucket) {
 }
 
 // cancel undoes a reservation on the overflow bucket (see bucket.cancel).
-func (o *overflow) cancel(p, r *policyMath, n int, due, now int64) outcome {
+func (o *overflow) cancel(p, r *policyMath, n int, due, full, now int64) outcome {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if p.stale.Load() {
@@ -106,7 +107,7 @@ func (o *overflow) cancel(p, r *policyMath, n int, due, now int64) outcome {
 	if o.ahead && o.lastEvent > due {
 		lastEvent = o.lastEvent
 	}
-	back := r.giveBack(n, due, lastEvent, t)
+	back := r.giveBack(n, due, lastEvent, t, full)
 	if back <= 0 {
 		return decided
 	}

@@ -109,7 +109,7 @@ func TestOverflowPathDefersToTable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := mustNew(t, PerMinute(5), WithMaxKeys(1))
 		l.Allow(ctx, "k") // k is tracked
-		if _, _, _, o := l.fromOverflow(l.pm.Load(), "k", 1, 0); o == decided {
+		if _, _, _, _, o := l.fromOverflow(l.pm.Load(), "k", 1, 0); o == decided {
 			t.Fatal("the overflow path served a key that has its own bucket")
 		}
 		if s := l.Stats(); s.Overflowed != 0 {

@@ -62,6 +62,9 @@ func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (Sto
 	left, d, _ := p.take(level, req.Cost, 0)
 	b.tokens, b.last = left, now
 	res := StoreResult{Decision: d, At: now}
+	if d.Allowed {
+		res.At = p.fullAt(level, now)
+	}
 	if d.Allowed && req.Extra > 0 && left >= 1 {
 		res.Extra = min(req.Extra, int(left))
 		res.Hold = time.Duration(p.durationFromTokens(p.burst - level + float64(req.Cost)))

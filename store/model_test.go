@@ -45,8 +45,8 @@ func TestModel(t *testing.T) {
 
 // A take is an admission that a refund may give back.
 type take struct {
-	at   time.Time
-	µs   int64 // StoreResult.At
+	at   time.Time // StoreResult.At: the bucket could not have been full before
+	µs   int64     // StoreResult.At
 	cost int
 }
 
@@ -95,9 +95,6 @@ func runModel(t *testing.T, m *miniredis.Miniredis, s *store.Redis, key string, 
 		if err != nil {
 			t.Fatalf("%v step %d: Take: %v", p, step, err)
 		}
-		if res.At != now.UnixMicro() {
-			t.Fatalf("%v step %d: At %d, want the Redis clock %d", p, step, res.At, now.UnixMicro())
-		}
 		d := res.Decision
 		if !refunds {
 			if d.Allowed != want {
@@ -107,13 +104,16 @@ func runModel(t *testing.T, m *miniredis.Miniredis, s *store.Redis, key string, 
 				t.Fatalf("%v step %d: Remaining %d, rate.Limiter has %v tokens", p, step, d.Remaining, tokens)
 			}
 		}
-		ref := local.allow(now, n)
+		ref, at := local.allow(now, n)
 		if d != ref {
 			t.Fatalf("%v step %d (+%v, cost %d): got %+v, the local bucket's arithmetic gives %+v", p, step, dt, n, d, ref)
 		}
+		if res.At != at {
+			t.Fatalf("%v step %d: At %d, want %d (the Redis clock is %d)", p, step, res.At, at, now.UnixMicro())
+		}
 		if d.Allowed {
 			allowed++
-			taken = append(taken, take{now, res.At, n})
+			taken = append(taken, take{time.UnixMicro(at), res.At, n})
 		}
 	}
 	if allowed == 0 || allowed == takes {
@@ -155,7 +155,11 @@ type refBucket struct {
 	last   time.Time
 }
 
-func (b *refBucket) allow(now time.Time, n int) limiter.Decision {
+// allow decides a take of n at now, and returns with the decision the
+// script's At: for an admission, now + (burst − level)/rate in whole
+// microseconds, the level being the bucket's before the take; otherwise
+// now.
+func (b *refBucket) allow(now time.Time, n int) (limiter.Decision, int64) {
 	limit, burst := float64(b.p.Rate), float64(b.p.Burst)
 	ns := func(tokens float64) float64 { return tokens / limit * float64(time.Second) }
 	ceil := func(x float64) time.Duration { return time.Duration(math.Ceil(x)) }
@@ -168,19 +172,19 @@ func (b *refBucket) allow(now time.Time, n int) limiter.Decision {
 		d.Remaining = max(int(tokens), 0)
 		d.RetryAfter = ceil(ns(-left))
 		d.ResetAfter = ceil(ns(burst - tokens))
-		return d
+		return d, now.UnixMicro()
 	}
 	b.tokens = left
 	d.Allowed = true
 	d.Remaining = max(int(left), 0)
 	d.ResetAfter = ceil(ns(burst - left))
-	return d
+	return d, min(now.UnixMicro()+int64(math.Floor(ns(burst-tokens)/1000)), 1<<53)
 }
 
 // refund is the refund rule on top of the local arithmetic: it gives back
-// n less what the bucket regains between the take at and now, if that is
-// positive, capped at Burst; otherwise it changes nothing. It reports
-// whether it gave anything back.
+// n less what the bucket regains between at (the take's At) and now, if
+// that is positive, capped at Burst; otherwise it changes nothing. It
+// reports whether it gave anything back.
 func (b *refBucket) refund(now, at time.Time, n int) bool {
 	limit := float64(b.p.Rate)
 	now = later(now, b.last)

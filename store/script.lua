@@ -4,18 +4,23 @@
 -- KEYS[1]  the bucket
 -- ARGV     rate (tokens/s), burst, cost, extra (tokens to prefetch; -1:
 --          a refund, which gives cost back, as below, instead of taking
---          it), and for a refund only, at: the Redis TIME in microseconds
---          (the reply's now) of the take that took the cost
+--          it), and for a refund only, at: the reply's at for the take
+--          that took the cost
 -- state    "tokens last" as a string: tokens a float, last the Redis TIME
 --          of the last update in microseconds; written with %.17g so the
 --          float survives the round trip exactly. No key: a full bucket.
 -- reply    {allowed, remaining, retry_after_ns, reset_after_ns, extra,
---          hold_ns, now}, now the Redis TIME the script decided at, in
---          microseconds, never before the bucket's last update
+--          hold_ns, at}; for an admission, at is the Redis TIME in
+--          microseconds before which the bucket could not have refilled
+--          to burst had the take not happened: now + (burst - level) /
+--          rate, rounded down, with level the bucket's before the take
+--          and now the time the script decided at (never before the
+--          bucket's last update); otherwise at is now
 --
--- A refund gives back cost - rate * (now - at) tokens (now as in the
--- reply), if that is positive, capped at burst: the tokens the bucket has regained on its own
--- since the take are not given twice, so however late the refund comes,
+-- A refund gives back cost - rate * (now - at) tokens, if that is
+-- positive, capped at burst: until at the bucket cannot have regained the
+-- cost on its own, so all of it comes back; after at, the tokens it could
+-- have regained since are not given twice. However late the refund comes,
 -- admissions in any interval T stay within burst + rate * T.
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -58,13 +63,13 @@ local function ns(tk) return tk / rate * 1e9 end
 local function ceilns(tk) return math.min(math.ceil(ns(tk)), MAXNS) end
 
 local left = tokens - cost
-local allowed, granted, hold, retry = 0, 0, 0, 0
+local allowed, granted, hold, retry, at = 0, 0, 0, 0, now
 if extra < 0 then
-  local at = tonumber(ARGV[5])
-  if not at then
+  local taken = tonumber(ARGV[5])
+  if not taken then
     return redis.error_reply('floodgate: refund without the time of its take')
   end
-  local give = cost - seconds(math.max(now - at, 0)) * rate -- an at after now counts as now
+  local give = cost - seconds(math.max(now - taken, 0)) * rate -- a taken after now counts as now
   if give <= 0 then -- regained on its own already: nothing to give, nothing to write
     return {1, math.max(math.floor(tokens), 0), 0, ceilns(burst - tokens), 0, 0, now}
   end
@@ -79,6 +84,7 @@ else
     hold = math.min(math.floor(ns(burst - tokens + cost)), MAXNS)
     left = left - granted
   end
+  at = math.min(now + math.floor(ns(burst - tokens) / 1000), MAXNS)
 end
 
 -- the key lives until the bucket is full: ms, at most 9e12 (285 years;
@@ -87,4 +93,4 @@ local ttl = math.min(math.max(math.ceil(ns(burst - left) / 1e6), 1), 9e12)
 redis.call('SET', KEYS[1], string.format('%.17g %.17g', left, now), 'PX', ttl)
 local remaining = 0
 if left > 0 then remaining = math.floor(left) end
-return {allowed, remaining, retry, ceilns(burst - left), granted, hold, now}
+return {allowed, remaining, retry, ceilns(burst - left), granted, hold, at}

@@ -22,6 +22,7 @@ type Bucket struct {
 	tokens    float64
 	last      time.Time
 	lastEvent time.Time // the latest time to act of a reservation
+	lastAhead time.Time // the latest time to act of a reservation made ahead (a wait)
 }
 
 // A Reservation is rate.Reservation's state.
@@ -29,6 +30,7 @@ type Reservation struct {
 	OK        bool
 	Tokens    int
 	TimeToAct time.Time
+	Full      time.Time // when the bucket could be full again had it not been made
 	limit     rate.Limit
 }
 
@@ -79,7 +81,8 @@ func (b *Bucket) WaitFor(t time.Time, n int) time.Duration {
 // maxFuture rate.InfDuration, AllowN with 0, WaitN with the time to the
 // context's deadline.
 func (b *Bucket) Reserve(t time.Time, n int, maxFuture time.Duration) Reservation {
-	tokens := b.advance(t) - float64(n)
+	level := b.advance(t)
+	tokens := level - float64(n)
 	var wait time.Duration
 	if tokens < 0 {
 		wait = durationFromTokens(b.limit, -tokens)
@@ -88,7 +91,11 @@ func (b *Bucket) Reserve(t time.Time, n int, maxFuture time.Duration) Reservatio
 		return Reservation{}
 	}
 	r := Reservation{OK: true, Tokens: n, TimeToAct: t.Add(wait), limit: b.limit}
+	r.Full = t.Add(durationFromTokens(b.limit, float64(b.burst)-level))
 	b.last, b.tokens, b.lastEvent = t, tokens, r.TimeToAct
+	if wait > 0 {
+		b.lastAhead = r.TimeToAct
+	}
 	return r
 }
 
@@ -96,16 +103,23 @@ func (b *Bucket) Reserve(t time.Time, n int, maxFuture time.Duration) Reservatio
 func (b *Bucket) AllowN(t time.Time, n int) bool { return b.Reserve(t, n, 0).OK }
 
 // Cancel gives back r's tokens at t by the refund rule: n less what later
-// reservations count on, Rate×(lastEvent − T), less what the bucket has
-// refilled on its own since the time to act T, Rate×(t − T), if positive,
-// capped at Burst. For t ≤ T it is exactly rate.Reservation.CancelAt(t),
-// which gives nothing back for t > T.
+// reservations count on, Rate×(lastEvent − T), less, once t is past
+// r.Full (when the bucket could have been full again without r), what it
+// could have regained since, Rate×(t − Full); if positive, capped at
+// Burst. Full is never before T, so for t ≤ T it is exactly
+// rate.Reservation.CancelAt(t), which gives nothing back for t > T.
+// lastEvent counts only reservations made ahead (an immediate one after r
+// counts on no token of r's); for t ≤ T that is rate.Limiter's lastEvent.
 func (b *Bucket) Cancel(r Reservation, t time.Time) {
 	if !r.OK || r.Tokens == 0 {
 		return
 	}
-	restore := float64(r.Tokens) - tokensFromDuration(r.limit, b.lastEvent.Sub(r.TimeToAct))
-	if late := t.Sub(r.TimeToAct); late > 0 {
+	lastEvent := b.lastAhead
+	if lastEvent.Before(r.TimeToAct) {
+		lastEvent = r.TimeToAct
+	}
+	restore := float64(r.Tokens) - tokensFromDuration(r.limit, lastEvent.Sub(r.TimeToAct))
+	if late := t.Sub(r.Full); late > 0 {
 		restore -= tokensFromDuration(r.limit, late)
 	}
 	if restore <= 0 {
@@ -113,10 +127,10 @@ func (b *Bucket) Cancel(r Reservation, t time.Time) {
 	}
 	b.tokens = min(b.advance(t)+restore, float64(b.burst))
 	b.last = t
-	if r.TimeToAct.Equal(b.lastEvent) {
+	if r.TimeToAct.Equal(b.lastAhead) {
 		prev := r.TimeToAct.Add(-durationFromTokens(r.limit, float64(r.Tokens)))
 		if !prev.Before(t) {
-			b.lastEvent = prev
+			b.lastAhead, b.lastEvent = prev, prev
 		}
 	}
 }

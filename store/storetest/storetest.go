@@ -276,19 +276,29 @@ func testRefund(t *testing.T, s limiter.Store) {
 	}
 }
 
-// testAt: StoreResult.At never goes back on one key, whatever the
-// decision.
+// testAt: an admission's At is the store time before which its bucket
+// could not have refilled to Burst without it, so a refund within that
+// time gives the whole cost back, however long after the take it comes;
+// and admissions' At never go back on one key.
 func testAt(t *testing.T, s limiter.Store) {
-	p := slow(5)
+	p := slow(3)
+	take(t, s, "short", p, 2, 0)
+	res := take(t, s, "short", p, 1, 0)      // two hours from full before it
+	refund(t, s, "short", p, 1, res.At-hour) // an hour later: still short, all back
+	takes(t, s, "short", p, 0, true, false)
+
 	var prev int64
 	for i := range 20 {
-		res := take(t, s, "k", p, 1+i%3, i%2)
+		res := take(t, s, "k", slow(5), 1+i%3, i%2)
+		if !res.Decision.Allowed {
+			continue
+		}
 		if res.At < prev {
-			t.Fatalf("take %d: At %d, before the previous take's %d", i, res.At, prev)
+			t.Fatalf("take %d: At %d, before the previous admission's %d", i, res.At, prev)
 		}
 		prev = res.At
 		if i%5 == 4 {
-			refund(t, s, "k", p, 1, res.At)
+			refund(t, s, "k", slow(5), 1, res.At)
 		}
 	}
 }
