@@ -292,9 +292,11 @@ func (b *bucket) cancel(p, r *policyMath, n int, due, full, now int64, ev *event
 		return decided
 	}
 	b.tokens, b.last = min(p.advance(b.tokens, b.last, t)+back, p.burst), t
-	if reservedAhead && lastEvent == due {
+	if reservedAhead && lastEvent == due { // the latest reservation: CancelAt's lastEvent rule
 		if prev := r.prevEvent(n, due); prev >= t {
 			ev.set(b, prev)
+		} else {
+			ev.forget(b) // none is outstanding now: the next admission's own time is lastEvent
 		}
 	}
 	return decided

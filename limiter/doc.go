@@ -55,8 +55,12 @@
 //     back what rate.Reservation.CancelAt would: the tokens no later
 //     reservation counts on. Where CancelAt gives nothing back because the
 //     reservation's time has passed (an AllowAll refund after a slow
-//     limit), floodgate gives back the rest of the cost after what the
-//     bucket has refilled since, so a late refund still never mints tokens.
+//     limit), floodgate gives back the whole cost until the bucket could
+//     have been full again without it, and after that what it could not
+//     have regained since: a late refund never mints tokens. And when
+//     SetPolicy raised the rate while a WaitN reserved under the old one is
+//     pending, a request admitted meanwhile and then undone gives back only
+//     what that waiter does not count on (rate.Limiter forgets the waiter).
 //   - SetPolicy is rate.Limiter's SetLimitAt and SetBurstAt at the same
 //     instant on every key, except that a bucket full at the change is full
 //     under the new policy too, as a key without a bucket is: a new or idle

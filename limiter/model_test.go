@@ -344,9 +344,12 @@ func (m modelLimit) name(i int) string { return fmt.Sprintf("limit%d", i) }
 // limits are taken in order, each like AllowN at the instant it is
 // reached; after a denial, the earlier admitted ones are refunded at that
 // instant by the refund rule (late when a slow limit let time pass), and
-// the later ones only inspected. It checks Allowed and DeniedBy, and
-// without a slow limit, RetryAfter within 1ns of the largest wait among the
-// denying limits.
+// the later ones only inspected. While the slow limit answers, the model
+// sometimes spends from the first limit's key itself (an AllowN halfway
+// through the delay, checked like any other), so that a late refund lands
+// on a bucket others spent from meanwhile. It checks Allowed and DeniedBy,
+// and without a slow limit, RetryAfter within 1ns of the largest wait
+// among the denying limits.
 func (r *modelRun) allowAll() {
 	lims := r.drawLimits()
 	args := make([]Limit, len(lims))
@@ -361,66 +364,92 @@ func (r *modelRun) allowAll() {
 		args[i] = Limit{Name: m.name(i), Limiter: m.s.l, Key: m.key, Cost: m.cost}
 		desc = append(desc, fmt.Sprintf("%s(%s, %d)", m.s.name, keyName(m.key), m.cost))
 	}
-	r.call = "AllowAll(" + strings.Join(desc, ", ") + ")"
-	start := time.Now()
+	call := "AllowAll(" + strings.Join(desc, ", ") + ")"
+	f := &follow{r: r, lims: lims, now: time.Now(), allowed: true}
+	f.step(0) // the oracles take the first limit before the call: same instant
+	r.store.during = nil
+	if first := lims[0]; lims[1].s == nil && f.allowed && r.rng.IntN(2) == 0 {
+		n := r.cost(first.s)
+		r.store.during = func() {
+			r.allowN(first.s, first.key, n)
+			r.call = call + fmt.Sprintf(" with %s.AllowN(%s, %d) during the slow limit", first.s.name, keyName(first.key), n)
+		}
+	}
+	r.call = call
 	cd, err := AllowAll(context.Background(), args...)
-	want, deniedBy, retry, slow := r.followAllowAll(lims, start)
+	for i := 1; i < len(lims); i++ {
+		f.step(i)
+	}
+	f.finish()
 	switch {
 	case err != nil && !errors.Is(err, ErrStoreUnavailable):
 		r.fatalf("got error %v, want nil", err)
-	case cd.Allowed != want || cd.DeniedBy != deniedBy:
-		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, want, deniedBy)
-	case !want && !slow && absDur(cd.RetryAfter-retry) > 1:
-		r.fatalf("got RetryAfter %v, want %v ± 1ns", cd.RetryAfter, retry)
+	case cd.Allowed != f.allowed || cd.DeniedBy != f.deniedBy:
+		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, f.allowed, f.deniedBy)
+	case !f.allowed && !f.slow && absDur(cd.RetryAfter-f.retry) > 1:
+		r.fatalf("got RetryAfter %v, want %v ± 1ns", cd.RetryAfter, f.retry)
 	}
 }
 
-// followAllowAll applies AllowAll to the oracles, from start.
-func (r *modelRun) followAllowAll(lims []modelLimit, start time.Time) (allowed bool, deniedBy string, retry time.Duration, slow bool) {
-	type taken struct {
-		o  *ratemodel.Oracle
-		g  ratemodel.Grant
-		at time.Time
-		n  int
+// follow applies an AllowAll to the oracles, one limit at a time.
+type follow struct {
+	r        *modelRun
+	lims     []modelLimit
+	now      time.Time
+	allowed  bool
+	deniedBy string
+	retry    time.Duration
+	slow     bool
+	grants   []followed
+}
+
+type followed struct {
+	o  *ratemodel.Oracle
+	g  ratemodel.Grant
+	at time.Time
+	n  int
+}
+
+func (f *follow) deny(i int) {
+	f.allowed, f.deniedBy = false, f.lims[i].name(i)
+	for _, tk := range f.grants {
+		f.r.check(tk.o.Refund(tk.g, f.now))
 	}
-	var grants []taken
-	now, allowed := start, true
-	deny := func(i int) {
-		allowed, deniedBy = false, lims[i].name(i)
-		for _, tk := range grants {
-			r.check(tk.o.Refund(tk.g, now))
-		}
-	}
-	for i, m := range lims {
-		n := max(m.cost, 1)
-		switch {
-		case m.s == nil:
-			slow = true
-			if allowed {
-				now = now.Add(m.delay)
-				if m.outcome != slowAdmit {
-					deny(i)
-				}
+}
+
+func (f *follow) step(i int) {
+	m := f.lims[i]
+	n := max(m.cost, 1)
+	switch {
+	case m.s == nil:
+		f.slow = true
+		if f.allowed {
+			f.now = f.now.Add(m.delay)
+			if m.outcome != slowAdmit {
+				f.deny(i)
 			}
-		case !allowed:
-			retry = max(retry, r.oracle(m.s, m.key).WaitFor(now, n))
-		default:
-			o := r.oracle(m.s, m.key)
-			wait := o.WaitFor(now, n)
-			g, err := o.Take(now, n)
-			r.check(err)
-			if !g.OK() {
-				retry = wait
-				deny(i)
-				continue
-			}
-			grants = append(grants, taken{o, g, now, n})
 		}
+	case !f.allowed:
+		f.retry = max(f.retry, f.r.oracle(m.s, m.key).WaitFor(f.now, n))
+	default:
+		o := f.r.oracle(m.s, m.key)
+		wait := o.WaitFor(f.now, n)
+		g, err := o.Take(f.now, n)
+		f.r.check(err)
+		if !g.OK() {
+			f.retry = wait
+			f.deny(i)
+			return
+		}
+		f.grants = append(f.grants, followed{o, g, f.now, n})
 	}
-	if allowed {
-		for _, tk := range grants {
+}
+
+// finish puts an admitted AllowAll's limits in the ledgers.
+func (f *follow) finish() {
+	if f.allowed {
+		for _, tk := range f.grants {
 			tk.o.Ledger.Admit(tk.at, tk.n)
 		}
 	}
-	return allowed, deniedBy, retry, slow
 }

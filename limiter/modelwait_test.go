@@ -252,6 +252,7 @@ func (r *modelRun) advance(d time.Duration) {
 type slowStore struct {
 	delay   time.Duration
 	outcome slowOutcome
+	during  func() // if set, run halfway through the delay
 }
 
 type slowOutcome int
@@ -265,7 +266,11 @@ const (
 func (o slowOutcome) String() string { return [...]string{"admit", "deny", "fail"}[o] }
 
 func (s *slowStore) Take(_ context.Context, _ string, req StoreRequest) (StoreResult, error) {
-	time.Sleep(s.delay)
+	time.Sleep(s.delay / 2)
+	if s.during != nil {
+		s.during()
+	}
+	time.Sleep(s.delay - s.delay/2)
 	d := Decision{Limit: req.Policy.Burst}
 	switch s.outcome {
 	case slowFail:

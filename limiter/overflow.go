@@ -112,9 +112,11 @@ func (o *overflow) cancel(p, r *policyMath, n int, due, full, now int64) outcome
 		return decided
 	}
 	o.tokens, o.last = min(p.advance(o.tokens, o.last, t)+back, p.burst), t
-	if o.ahead && o.lastEvent == due {
+	if o.ahead && o.lastEvent == due { // see bucket.cancel
 		if prev := r.prevEvent(n, due); prev >= t {
 			o.lastEvent = prev
+		} else {
+			o.ahead = false
 		}
 	}
 	return decided

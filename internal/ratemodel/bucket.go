@@ -131,6 +131,12 @@ func (b *Bucket) Cancel(r Reservation, t time.Time) {
 		prev := r.TimeToAct.Add(-durationFromTokens(r.limit, float64(r.Tokens)))
 		if !prev.Before(t) {
 			b.lastAhead, b.lastEvent = prev, prev
+		} else {
+			// None is outstanding now, so the next reservation's own time
+			// is lastEvent (rate.Limiter keeps r's until then; it only
+			// matters if something taken before is undone after, which
+			// rate.Limiter then under-refunds).
+			b.lastAhead = time.Time{}
 		}
 	}
 }

@@ -64,13 +64,16 @@ func (o *Oracle) Take(t time.Time, n int) (Grant, error) {
 
 // Refund gives g back at t by the refund rule (Bucket.Cancel). At g's own
 // instant it is rate.Reservation.CancelAt; later, rate.Limiter has no
-// equivalent and the shadow is dropped.
+// equivalent and the shadow is dropped (as it is in the case below).
 func (o *Oracle) Refund(g Grant, t time.Time) error {
 	o.ref.Cancel(g.r, t)
 	if o.shadow == nil || g.s == nil {
 		return nil
 	}
-	if t.After(g.r.TimeToAct) {
+	if t.After(g.r.TimeToAct) || o.ref.lastAhead.After(g.r.TimeToAct) {
+		// Late, or undoing an admission made while a WaitN reserved under
+		// a slower policy is still pending (SetPolicy raised the rate):
+		// floodgate keeps that waiter's claim, rate.Limiter forgets it.
 		o.shadow = nil
 		return nil
 	}
