@@ -16,6 +16,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/internal/ratemodel"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // TestLimiterModel is limiter's TestModel for the Store tier: Limiters with
@@ -36,7 +37,7 @@ import (
 // (the error wraps ErrStoreUnavailable) are checked only to be denials under
 // FailClosed, and are left out of the oracle and the bound.
 func TestLimiterModel(t *testing.T) {
-	seeds, steps := uint64(6), 500
+	seeds, steps := uint64(10), 500
 	if testing.Short() {
 		seeds = 2
 	}
@@ -64,10 +65,11 @@ var (
 // clockStore is a Store that sets miniredis's clock to the bubble's before
 // each call, after sleeping delay (a slow Store), and fails on demand.
 type clockStore struct {
-	s     limiter.Store
-	m     *miniredis.Miniredis
-	delay time.Duration
-	fail  bool
+	s      limiter.Store
+	m      *miniredis.Miniredis
+	delay  time.Duration
+	fail   bool
+	during func() // if set, run halfway through the delay
 }
 
 // lmClock is the miniredis clock the clockStores share: sync moves it to
@@ -91,7 +93,11 @@ func syncClock(m *miniredis.Miniredis) {
 var errDown = errors.New("clockStore: failing on purpose")
 
 func (c *clockStore) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
-	time.Sleep(c.delay)
+	time.Sleep(c.delay / 2)
+	if c.during != nil {
+		c.during()
+	}
+	time.Sleep(c.delay - c.delay/2)
 	if c.fail {
 		return limiter.StoreResult{}, errDown
 	}
@@ -173,6 +179,17 @@ func (r *storeRun) check(err error) {
 	}
 }
 
+// refresh makes a loose key exact again once the Store holds no bucket for
+// it: it is then full under the policy in force, whatever came before, and
+// its oracle starts afresh (the old ledger stays in r.ledgers for the
+// window bound). Call it before the call under test.
+func (r *storeRun) refresh(s *storeSubject, key string) {
+	if s.loose[key] && !s.cs.m.Exists(s.cs.s.(*store.Redis).Key(key)) {
+		delete(s.loose, key)
+		delete(s.keys, key)
+	}
+}
+
 func (r *storeRun) oracle(s *storeSubject, key string) *ratemodel.Oracle {
 	o := s.keys[key]
 	if o == nil {
@@ -219,6 +236,8 @@ func (r *storeRun) stepOnce() {
 // allowN runs AllowN and checks it (see TestLimiterModel).
 func (r *storeRun) allowN(s *storeSubject, key string, n int) limiter.Decision {
 	r.call = fmt.Sprintf("%s.AllowN(%q, %d) (store failing: %v)", s.name, key[:min(len(key), 8)], n, s.cs.fail)
+	syncClock(s.cs.m)
+	r.refresh(s, key)
 	d, err := s.l.AllowN(context.Background(), key, n)
 	if err != nil {
 		if !errors.Is(err, limiter.ErrStoreUnavailable) || !s.cs.fail {
@@ -346,25 +365,50 @@ func (r *storeRun) allowAll() {
 		args[i] = limiter.Limit{Name: name, Limiter: m.s.l, Key: m.key, Cost: m.cost}
 		desc = append(desc, fmt.Sprintf("%s(%q, %d)", m.s.name, m.key[:min(len(m.key), 8)], m.cost))
 	}
-	r.call = "AllowAll(" + strings.Join(desc, ", ") + ")"
+	call := "AllowAll(" + strings.Join(desc, ", ") + ")"
 	start := time.Now()
+	syncClock(r.slowS.m)
+	for _, m := range lims {
+		if m.s != nil {
+			r.refresh(m.s, m.key)
+		}
+	}
+	exact := !r.anyLoose(lims) && !r.prefetch
+	f := &lmFollow{r: r, lims: lims, now: start, allowed: true}
+	r.slowS.during = nil
+	if exact {
+		f.step(0) // the oracles take the first limit before the call: same instant
+		// While the slow limit answers, spend from the first limit's key, so
+		// that a refund after it lands on a bucket others spent from.
+		if first := lims[0]; lims[1].s == nil && f.allowed && r.rng.IntN(2) == 0 {
+			n := 1 + r.rng.IntN(first.s.p.Burst)
+			r.slowS.during = func() {
+				r.allowN(first.s, first.key, n)
+				r.call = call + fmt.Sprintf(" with %s.AllowN(%q, %d) during the slow limit", first.s.name, first.key[:min(len(first.key), 8)], n)
+			}
+		}
+	}
+	r.call = call
 	cd, err := limiter.AllowAll(context.Background(), args...)
 	if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
 		r.fatalf("got error %v, want nil", err)
 	}
-	if r.anyLoose(lims) {
+	switch {
+	case r.anyLoose(lims):
 		r.followLoose(lims, cd.Allowed, start)
 		return
-	}
-	if r.prefetch {
+	case r.prefetch:
 		if cd.Allowed {
 			r.followAdmitted(lims, start)
 		}
 		return
 	}
-	want, deniedBy := r.followAllowAll(lims, start)
-	if cd.Allowed != want || cd.DeniedBy != deniedBy {
-		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, want, deniedBy)
+	for i := 1; i < len(lims); i++ {
+		f.step(i)
+	}
+	f.finish()
+	if cd.Allowed != f.allowed || cd.DeniedBy != f.deniedBy {
+		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, f.allowed, f.deniedBy)
 	}
 }
 
@@ -413,45 +457,57 @@ func (r *storeRun) followAdmitted(lims []lmLimit, now time.Time) {
 	}
 }
 
-// followAllowAll applies AllowAll to the oracles (see limiter's TestModel).
-func (r *storeRun) followAllowAll(lims []lmLimit, now time.Time) (allowed bool, deniedBy string) {
-	type taken struct {
-		o  *ratemodel.Oracle
-		g  ratemodel.Grant
-		at time.Time
-		n  int
+// lmFollow applies an AllowAll to the oracles, one limit at a time (see
+// limiter's TestModel).
+type lmFollow struct {
+	r        *storeRun
+	lims     []lmLimit
+	now      time.Time
+	allowed  bool
+	deniedBy string
+	grants   []lmTaken
+}
+
+type lmTaken struct {
+	o  *ratemodel.Oracle
+	g  ratemodel.Grant
+	at time.Time
+	n  int
+}
+
+func (f *lmFollow) deny(i int) {
+	f.allowed, f.deniedBy = false, fmt.Sprintf("limit%d", i)
+	for _, tk := range f.grants {
+		f.r.check(tk.o.Refund(tk.g, f.now))
 	}
-	var grants []taken
-	allowed = true
-	deny := func(i int) {
-		allowed, deniedBy = false, fmt.Sprintf("limit%d", i)
-		for _, tk := range grants {
-			r.check(tk.o.Refund(tk.g, now))
+}
+
+func (f *lmFollow) step(i int) {
+	m := f.lims[i]
+	switch {
+	case !f.allowed:
+	case m.s == nil:
+		f.now = f.now.Add(f.r.slowS.delay)
+		if m.fail {
+			f.deny(i)
 		}
-	}
-	for i, m := range lims {
-		switch {
-		case !allowed:
-		case m.s == nil:
-			now = now.Add(r.slowS.delay)
-			if m.fail {
-				deny(i)
-			}
-		default:
-			o := r.oracle(m.s, m.key)
-			g, err := o.Take(now, m.cost)
-			r.check(err)
-			if !g.OK() {
-				deny(i)
-				continue
-			}
-			grants = append(grants, taken{o, g, now, m.cost})
+	default:
+		o := f.r.oracle(m.s, m.key)
+		g, err := o.Take(f.now, m.cost)
+		f.r.check(err)
+		if !g.OK() {
+			f.deny(i)
+			return
 		}
+		f.grants = append(f.grants, lmTaken{o, g, f.now, m.cost})
 	}
-	if allowed {
-		for _, tk := range grants {
+}
+
+// finish puts an admitted AllowAll's limits in the ledgers.
+func (f *lmFollow) finish() {
+	if f.allowed {
+		for _, tk := range f.grants {
 			tk.o.Ledger.Admit(tk.at, tk.n)
 		}
 	}
-	return allowed, deniedBy
 }
