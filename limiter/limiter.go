@@ -151,8 +151,9 @@ func (l *Limiter) setPolicy(p Policy) {
 // awaitPolicy waits until no SetPolicy is under way: a decision that found
 // its policy stale calls it before starting over.
 func (l *Limiter) awaitPolicy() {
+	//lint:ignore SA2001 waiting for SetPolicy to release the lock is the point
 	l.policyMu.Lock()
-	l.policyMu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
+	l.policyMu.Unlock()
 }
 
 // now reads the monotonic clock: one runtime nanotime call, no wall clock.
