@@ -151,8 +151,8 @@ func (l *Limiter) setPolicy(p Policy) {
 // awaitPolicy waits until no SetPolicy is under way: a decision that found
 // its policy stale calls it before starting over.
 func (l *Limiter) awaitPolicy() {
-	//lint:ignore SA2001 waiting for SetPolicy to release the lock is the point
 	l.policyMu.Lock()
+	//lint:ignore SA2001 waiting for SetPolicy to release the lock is the point
 	l.policyMu.Unlock()
 }
 
