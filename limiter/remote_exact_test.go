@@ -31,12 +31,18 @@ func (s latencyStore) Take(ctx context.Context, key string, req StoreRequest) (S
 // nothing else spending, is admitted: whether the denial came from the
 // Store, from the deny cache for the same cost, or from the deny cache for
 // a larger cost than the one the Store denied; with one-way latencies
-// either way round.
+// either way round, and a Store clock of a microsecond's resolution, as
+// Redis TIME has. Before the fix the cache's wait was counted from when
+// the request was sent: short by the round trip, so such a client was
+// denied again.
 func TestRemoteRetryAfterIsHonest(t *testing.T) {
 	for _, lat := range [][2]time.Duration{{0, 0}, {200 * time.Microsecond, 2 * time.Millisecond}, {2 * time.Millisecond, 200 * time.Microsecond}} {
 		synctest.Test(t, func(t *testing.T) {
 			p := Policy{Rate: 10, Burst: 10}
-			l := newRemoteLimiter(t, p, latencyStore{newFakeStore(), lat[0], lat[1]})
+			s := newFakeStore()
+			s.tick = time.Microsecond // Redis TIME's resolution
+			time.Sleep(time.Microsecond / 2)
+			l := newRemoteLimiter(t, p, latencyStore{s, lat[0], lat[1]})
 			for round := range 10 {
 				key := string(rune('a' + round))
 				if d := mustAllow(t, l, key, 10, true); d.Remaining != 0 {

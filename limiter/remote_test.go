@@ -24,6 +24,7 @@ type fakeStore struct {
 	fail    atomic.Bool // every call fails
 	hang    atomic.Bool // every call blocks until ctx is done
 	epoch   time.Time
+	tick    time.Duration // if set, the clock's resolution (Redis TIME: a microsecond)
 }
 
 type fakeBucket struct {
@@ -53,6 +54,9 @@ func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (Sto
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := int64(time.Since(s.epoch))
+	if s.tick > 0 {
+		now -= now % int64(s.tick)
+	}
 	b, ok := s.buckets[key]
 	if !ok {
 		b = &fakeBucket{tokens: p.burst, last: now}
