@@ -37,11 +37,11 @@ type Store interface {
 	// Refund gives back the tokens of an admitted request that did not go
 	// ahead (see AllowAll); at is the StoreResult.At of the Take that took
 	// them. It gives back req.Cost less what the policy refills between at
-	// and the refund, on the store's clock, capped at Burst: tokens the
-	// bucket has regained on its own are not given twice, so a refund never
-	// lets any interval exceed Burst + Rate×T, however late it comes. A key
-	// with no bucket is full already and is left as it is. req.Extra is
-	// ignored.
+	// and the refund (nothing before at), on the store's clock, capped at
+	// Burst: tokens the bucket may have regained on its own are not given
+	// twice, so a refund never lets any interval exceed Burst + Rate×T,
+	// however late it comes. A key with no bucket is full already and is
+	// left as it is. req.Extra is ignored.
 	Refund(ctx context.Context, key string, req StoreRequest, at int64) error
 }
 
@@ -66,9 +66,11 @@ type StoreResult struct {
 	// Rate, where level is the bucket's level just before the request,
 	// rounded down.
 	Hold time.Duration
-	// At is the store's clock when it decided, in the store's own unit
-	// (microseconds of Redis TIME for the Redis store). The Limiter hands
-	// it back to Refund.
+	// At is, for an admission, the time on the store's clock before which
+	// the bucket could not have been full again had the take not happened
+	// (the decision's time plus (Burst − level before it) / Rate, rounded
+	// down), in the store's own unit (microseconds of Redis TIME for the
+	// Redis store). The Limiter hands it back to Refund.
 	At int64
 }
 

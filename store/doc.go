@@ -26,15 +26,18 @@
 // which only the slowest policies with the largest bursts (up to
 // [limiter.MaxBurst]) ever reach.
 //
-// Each decision also returns the Redis TIME it was made at, in
-// microseconds ([limiter.StoreResult].At). A refund (see
+// An admission also returns, in microseconds of Redis TIME
+// ([limiter.StoreResult].At), when its bucket could first have been full
+// again had the take not happened: the decision's time plus what the
+// bucket lacked before it, at Rate, rounded down. A refund (see
 // [limiter.AllowAll]: a request admitted by one limit and denied by a
 // later one gives its tokens back) is the same script in its refund mode,
-// given the At of the take it undoes: it gives back the cost less what the
-// bucket has regained on its own since then, Rate × (now − At) on Redis's
-// clock, if anything is left, capped at Burst, and writes nothing
-// otherwise. So a refund that comes late, after a slow second limit, never
-// hands out tokens the bucket has already regained.
+// given the At of the take it undoes: it gives back the whole cost before
+// At, and after it the cost less what the bucket could have regained on
+// its own since, Rate × (now − At) on Redis's clock, if anything is left,
+// capped at Burst; it writes nothing otherwise. So a refund that comes
+// late, after a slow second limit, never hands out tokens the bucket has
+// already regained, and one from a bucket far from full gives all back.
 //
 // # The client
 //

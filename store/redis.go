@@ -152,8 +152,10 @@ func contextTimeouts(client redis.UniversalClient) (enabled, known bool) {
 }
 
 // Take implements [limiter.Store] with one EVALSHA (an EVAL after Redis
-// lost its script cache, for example on a restart). StoreResult.At is the
-// Redis TIME the script decided at, in microseconds.
+// lost its script cache, for example on a restart). For an admission,
+// StoreResult.At is the Redis TIME, in microseconds, before which the
+// bucket could not have refilled to Burst had the take not happened; for
+// a denial, the time the script decided at.
 func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
 	if err := checkRequest(req); err != nil {
 		return limiter.StoreResult{}, err
