@@ -365,10 +365,10 @@ func (r *modelRun) allowAll() {
 		desc = append(desc, fmt.Sprintf("%s(%s, %d)", m.s.name, keyName(m.key), m.cost))
 	}
 	call := "AllowAll(" + strings.Join(desc, ", ") + ")"
-	f := &follow{r: r, lims: lims, now: time.Now(), allowed: true}
-	f.step(0) // the oracles take the first limit before the call: same instant
+	c := ratemodel.NewComposite(time.Now())
+	r.follow(c, lims, 0) // the oracles take the first limit before the call: same instant
 	r.store.during = nil
-	if first := lims[0]; lims[1].s == nil && f.allowed && r.rng.IntN(2) == 0 {
+	if first := lims[0]; lims[1].s == nil && c.Allowed && r.rng.IntN(2) == 0 {
 		n := r.cost(first.s)
 		r.store.during = func() {
 			r.allowN(first.s, first.key, n)
@@ -378,78 +378,29 @@ func (r *modelRun) allowAll() {
 	r.call = call
 	cd, err := AllowAll(context.Background(), args...)
 	for i := 1; i < len(lims); i++ {
-		f.step(i)
+		r.follow(c, lims, i)
 	}
-	f.finish()
+	c.Finish()
+	deniedBy := ""
+	if !c.Allowed {
+		deniedBy = lims[c.DeniedBy].name(c.DeniedBy)
+	}
 	switch {
 	case err != nil && !errors.Is(err, ErrStoreUnavailable):
 		r.fatalf("got error %v, want nil", err)
-	case cd.Allowed != f.allowed || cd.DeniedBy != f.deniedBy:
-		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, f.allowed, f.deniedBy)
-	case !f.allowed && !f.slow && absDur(cd.RetryAfter-f.retry) > 1:
-		r.fatalf("got RetryAfter %v, want %v ± 1ns", cd.RetryAfter, f.retry)
+	case cd.Allowed != c.Allowed || cd.DeniedBy != deniedBy:
+		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, c.Allowed, deniedBy)
+	case !c.Allowed && !c.Slow && absDur(cd.RetryAfter-c.Retry) > 1:
+		r.fatalf("got RetryAfter %v, want %v ± 1ns", cd.RetryAfter, c.Retry)
 	}
 }
 
-// follow applies an AllowAll to the oracles, one limit at a time.
-type follow struct {
-	r        *modelRun
-	lims     []modelLimit
-	now      time.Time
-	allowed  bool
-	deniedBy string
-	retry    time.Duration
-	slow     bool
-	grants   []followed
-}
-
-type followed struct {
-	o  *ratemodel.Oracle
-	g  ratemodel.Grant
-	at time.Time
-	n  int
-}
-
-func (f *follow) deny(i int) {
-	f.allowed, f.deniedBy = false, f.lims[i].name(i)
-	for _, tk := range f.grants {
-		f.r.check(tk.o.Refund(tk.g, f.now))
+// follow applies limit i of an AllowAll to the oracles.
+func (r *modelRun) follow(c *ratemodel.Composite, lims []modelLimit, i int) {
+	m := lims[i]
+	if m.s == nil {
+		r.check(c.SlowLimit(i, m.delay, m.outcome != slowAdmit))
+		return
 	}
-}
-
-func (f *follow) step(i int) {
-	m := f.lims[i]
-	n := max(m.cost, 1)
-	switch {
-	case m.s == nil:
-		f.slow = true
-		if f.allowed {
-			f.now = f.now.Add(m.delay)
-			if m.outcome != slowAdmit {
-				f.deny(i)
-			}
-		}
-	case !f.allowed:
-		f.retry = max(f.retry, f.r.oracle(m.s, m.key).WaitFor(f.now, n))
-	default:
-		o := f.r.oracle(m.s, m.key)
-		wait := o.WaitFor(f.now, n)
-		g, err := o.Take(f.now, n)
-		f.r.check(err)
-		if !g.OK() {
-			f.retry = wait
-			f.deny(i)
-			return
-		}
-		f.grants = append(f.grants, followed{o, g, f.now, n})
-	}
-}
-
-// finish puts an admitted AllowAll's limits in the ledgers.
-func (f *follow) finish() {
-	if f.allowed {
-		for _, tk := range f.grants {
-			tk.o.Ledger.Admit(tk.at, tk.n)
-		}
-	}
+	r.check(c.Limit(i, r.oracle(m.s, m.key), max(m.cost, 1)))
 }

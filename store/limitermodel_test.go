@@ -374,13 +374,13 @@ func (r *storeRun) allowAll() {
 		}
 	}
 	exact := !r.anyLoose(lims) && !r.prefetch
-	f := &lmFollow{r: r, lims: lims, now: start, allowed: true}
+	c := ratemodel.NewComposite(start)
 	r.slowS.during = nil
 	if exact {
-		f.step(0) // the oracles take the first limit before the call: same instant
+		r.follow(c, lims, 0) // the oracles take the first limit before the call: same instant
 		// While the slow limit answers, spend from the first limit's key, so
 		// that a refund after it lands on a bucket others spent from.
-		if first := lims[0]; lims[1].s == nil && f.allowed && r.rng.IntN(2) == 0 {
+		if first := lims[0]; lims[1].s == nil && c.Allowed && r.rng.IntN(2) == 0 {
 			n := 1 + r.rng.IntN(first.s.p.Burst)
 			r.slowS.during = func() {
 				r.allowN(first.s, first.key, n)
@@ -404,12 +404,26 @@ func (r *storeRun) allowAll() {
 		return
 	}
 	for i := 1; i < len(lims); i++ {
-		f.step(i)
+		r.follow(c, lims, i)
 	}
-	f.finish()
-	if cd.Allowed != f.allowed || cd.DeniedBy != f.deniedBy {
-		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, f.allowed, f.deniedBy)
+	c.Finish()
+	deniedBy := ""
+	if !c.Allowed {
+		deniedBy = fmt.Sprintf("limit%d", c.DeniedBy)
 	}
+	if cd.Allowed != c.Allowed || cd.DeniedBy != deniedBy {
+		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, c.Allowed, deniedBy)
+	}
+}
+
+// follow applies limit i of an AllowAll to the oracles.
+func (r *storeRun) follow(c *ratemodel.Composite, lims []lmLimit, i int) {
+	m := lims[i]
+	if m.s == nil {
+		r.check(c.SlowLimit(i, r.slowS.delay, m.fail))
+		return
+	}
+	r.check(c.Limit(i, r.oracle(m.s, m.key), m.cost))
 }
 
 // anyLoose reports whether an AllowAll involves a loose key.
@@ -454,60 +468,5 @@ func (r *storeRun) followAdmitted(lims []lmLimit, now time.Time) {
 			r.fatalf("limit%d: got Allowed true, want false (oracle level %v)", i, level)
 		}
 		o.Ledger.Admit(now, m.cost)
-	}
-}
-
-// lmFollow applies an AllowAll to the oracles, one limit at a time (see
-// limiter's TestModel).
-type lmFollow struct {
-	r        *storeRun
-	lims     []lmLimit
-	now      time.Time
-	allowed  bool
-	deniedBy string
-	grants   []lmTaken
-}
-
-type lmTaken struct {
-	o  *ratemodel.Oracle
-	g  ratemodel.Grant
-	at time.Time
-	n  int
-}
-
-func (f *lmFollow) deny(i int) {
-	f.allowed, f.deniedBy = false, fmt.Sprintf("limit%d", i)
-	for _, tk := range f.grants {
-		f.r.check(tk.o.Refund(tk.g, f.now))
-	}
-}
-
-func (f *lmFollow) step(i int) {
-	m := f.lims[i]
-	switch {
-	case !f.allowed:
-	case m.s == nil:
-		f.now = f.now.Add(f.r.slowS.delay)
-		if m.fail {
-			f.deny(i)
-		}
-	default:
-		o := f.r.oracle(m.s, m.key)
-		g, err := o.Take(f.now, m.cost)
-		f.r.check(err)
-		if !g.OK() {
-			f.deny(i)
-			return
-		}
-		f.grants = append(f.grants, lmTaken{o, g, f.now, m.cost})
-	}
-}
-
-// finish puts an admitted AllowAll's limits in the ledgers.
-func (f *lmFollow) finish() {
-	if f.allowed {
-		for _, tk := range f.grants {
-			tk.o.Ledger.Admit(tk.at, tk.n)
-		}
 	}
 }
