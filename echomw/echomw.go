@@ -11,7 +11,6 @@
 package echomw
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -85,9 +84,9 @@ func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		r := c.Request()
 		d, err := a.decide(c, r)
-		if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
+		if err != nil { // no decision was made
 			return a.handleError(c, err)
-		} // with ErrStoreUnavailable, d is the FailureMode's decision: apply it
+		}
 		if a.g.Apply(r, c.Response().Header(), d) {
 			return a.deny(c, d)
 		}

@@ -64,8 +64,8 @@ func TestBreakerCooldownSaturates(t *testing.T) {
 		l.Allow(ctx, "k") // opens the breaker
 		before := s.calls.Load()
 		for range 10 {
-			if _, err := l.Allow(ctx, "k"); !errors.Is(err, ErrStoreUnavailable) {
-				t.Fatalf("Allow with the breaker open = %v, want ErrStoreUnavailable", err)
+			if d, err := l.Allow(ctx, "k"); err != nil || !d.Fallback {
+				t.Fatalf("Allow with the breaker open = %+v, %v; want a Fallback decision", d, err)
 			}
 		}
 		if n := s.calls.Load() - before; n != 0 {

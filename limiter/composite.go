@@ -45,17 +45,16 @@ const maxStackLimits = 8
 // prefetched tokens they came from); after a denial they are not
 // inspected, since that would cost a round trip.
 //
-// An error from any limit (a nil Limiter, a Cost below 0 or above the
-// limit's Burst, a closed Limiter, a nil ctx) gives back what was taken and
-// is returned, wrapped with the limit's name. An error
-// wrapping ErrStoreUnavailable is not such an error: as from AllowN, the
-// decision that comes with it (from the limit's FailureMode) is used, and
-// the error is returned with the CompositeDecision.
+// An error means no decision was made: a limit's error (a nil Limiter, a
+// Cost below 0 or above the limit's Burst, a closed Limiter, a nil ctx, ctx
+// ending before a Store answered) gives back what was taken and is
+// returned, wrapped with the limit's name. A limit whose Store could not
+// decide is decided by its failure mode, and the CompositeDecision's
+// Fallback says so.
 func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 	var stack [maxStackLimits]grant
 	grants := stack[:0]
 	var out CompositeDecision
-	var storeErr error
 	out.Allowed = true
 	giveBack := func() {
 		for i, g := range grants {
@@ -65,14 +64,12 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 	}
 	for i, lim := range limits {
 		d, g, err := lim.decide(ctx, !out.Allowed)
-		switch {
-		case errors.Is(err, ErrStoreUnavailable):
-			storeErr = errors.Join(storeErr, fmt.Errorf("limit %q: %w", lim.Name, err))
-		case err != nil:
+		if err != nil {
 			giveBack()
 			return CompositeDecision{}, fmt.Errorf("limit %q: %w", lim.Name, err)
 		}
 		out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
+		out.Fallback = out.Fallback || d.Fallback
 		switch {
 		case !out.Allowed: // denied already: lim was only inspected
 			out.RetryAfter = max(out.RetryAfter, d.RetryAfter)
@@ -87,7 +84,7 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 			}
 		}
 	}
-	return out, storeErr
+	return out, nil
 }
 
 // decide is lim's part of AllowAll: its decision and grant, or with

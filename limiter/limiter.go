@@ -27,6 +27,11 @@ type Decision struct {
 	RetryAfter time.Duration
 	// ResetAfter is the wait until the bucket is full again.
 	ResetAfter time.Duration
+	// Fallback reports that the Store could not decide (it failed, timed
+	// out, or its circuit breaker is open) and the Limiter's failure mode
+	// did: FailOpen's per-instance buckets, or FailClosed's denial. It is
+	// counted in Stats.Fallbacks. Never set without a Store.
+	Fallback bool
 }
 
 // Errors returned by a Limiter's methods.
@@ -169,15 +174,15 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // rate.Limiter.AllowN on a limiter private to key.
 //
 // Any string is a valid key; keys longer than MaxKeyLen are stored as a
-// digest. The error is non-nil only for an invalid n (wrapping
-// ErrInvalidCost) or a closed Limiter; a denial is a Decision with Allowed
-// false. AllowN never blocks, and allocates nothing for a key already
-// tracked.
+// digest. A denial is a Decision with Allowed false, not an error. An error
+// means that no decision was made: an invalid n (wrapping ErrInvalidCost),
+// a nil ctx, a closed Limiter, or, with a Store, ctx ending before the
+// Store answered. AllowN never blocks, and allocates nothing for a key
+// already tracked.
 //
-// With WithStore, AllowN may wait for the Store (at most the store timeout),
-// and the error is also non-nil when the Store could not decide: it then
-// wraps ErrStoreUnavailable and the Decision, made by the FailureMode, is
-// still the one to apply; or when ctx ended first (Decision zero, denied).
+// With WithStore, AllowN may wait for the Store (at most the store
+// timeout). When the Store cannot decide, the failure mode does, and the
+// Decision says so (Fallback); there is no error then.
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
 	m := l.pm.Load()
 	// The fast path: a tracked key, on a plain local limiter. One branch
@@ -244,8 +249,7 @@ type grant struct {
 }
 
 // takeFor is AllowN's decision, with its grant for AllowAll: the local
-// tier's, or the remote tier's. An error wrapping ErrStoreUnavailable comes
-// with a decision to apply. ok is false if SetPolicy replaced m meanwhile:
+// tier's, or the remote tier's. An error means no decision. ok is false if SetPolicy replaced m meanwhile:
 // nothing was taken, and the caller starts over with the new policy.
 func (l *Limiter) takeFor(ctx context.Context, m *policyMath, key string, n int) (d Decision, g grant, ok bool, err error) {
 	if l.remote != nil { // remote tier hook (remote.go)

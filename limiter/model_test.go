@@ -2,7 +2,6 @@ package limiter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -386,7 +385,7 @@ func (r *modelRun) allowAll() {
 		deniedBy = lims[c.DeniedBy].name(c.DeniedBy)
 	}
 	switch {
-	case err != nil && !errors.Is(err, ErrStoreUnavailable):
+	case err != nil:
 		r.fatalf("got error %v, want nil", err)
 	case cd.Allowed != c.Allowed || cd.DeniedBy != deniedBy:
 		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, c.Allowed, deniedBy)

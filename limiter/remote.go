@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -24,7 +25,6 @@ type remote struct {
 	sweeper  *sweeper.Sweeper
 	local    *Limiter     // FailOpen's per-instance buckets
 	hot      atomic.Int64 // ns: a round trip closer than this to the last one marks the key hot
-	closedEr error        // returned while the breaker is open
 	stats    [numCells]remoteCell
 }
 
@@ -44,7 +44,6 @@ func (l *Limiter) newRemote(c config) error {
 	r.breaker.threshold, r.breaker.cooldown = int64(rc.failures), int64(rc.cooldown)
 	r.entries.max = int64(c.maxKeys)
 	r.hot.Store(hotGap(m, rc.prefetch))
-	r.closedEr = fmt.Errorf("%w: circuit breaker open", ErrStoreUnavailable)
 	now := l.now
 	r.sweeper = sweeper.Start(&r.entries, func(e *entry) bool {
 		e.mu.Lock()
@@ -112,7 +111,7 @@ func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n 
 				if ctx.Err() != nil {
 					return Decision{}, grant{}, true, err
 				}
-				d, g, err = l.fallback(ctx, m, key, n, err)
+				d, g, err = l.fallback(m, key, n)
 				return d, g, true, err
 			}
 			now = l.now()
@@ -141,7 +140,7 @@ func (l *Limiter) awaitPrefetch(ctx context.Context, fetched <-chan struct{}, de
 	case <-ctx.Done():
 		return fmt.Errorf("limiter: %w", ctx.Err())
 	case <-t.C:
-		return fmt.Errorf("%w: the store timeout passed waiting for another request's prefetch", ErrStoreUnavailable)
+		return errPrefetchTimeout
 	}
 }
 
@@ -151,7 +150,7 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 	r := l.remote
 	ok, probe := r.breaker.admit(now)
 	if !ok {
-		return l.fallback(ctx, m, key, n, r.closedEr)
+		return l.fallback(m, key, n)
 	}
 	res, err := l.callStore(ctx, key, StoreRequest{Policy: m.policy, Cost: n, Extra: extra}, deadline)
 	if err != nil {
@@ -163,7 +162,7 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 		}
 		r.breaker.failure(l.now(), probe)
 		r.cell().storeErrors.Add(1)
-		return l.fallback(ctx, m, key, n, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+		return l.fallback(m, key, n)
 	}
 	r.breaker.success(probe)
 	r.cell().roundTrips.Add(1)
@@ -298,23 +297,27 @@ func (r *remote) liveEntry(key string, rate float64) (*entry, bool) {
 	}
 }
 
-// fallback decides without the Store, following the FailureMode, and
-// returns cause (which wraps ErrStoreUnavailable) with the decision.
-func (l *Limiter) fallback(ctx context.Context, m *policyMath, key string, n int, cause error) (Decision, grant, error) {
+// errPrefetchTimeout ends a wait for another request's prefetch that
+// reached the store timeout; the failure mode then decides.
+var errPrefetchTimeout = errors.New("limiter: the store timeout passed waiting for another request's prefetch")
+
+// fallback decides without the Store, following the FailureMode; the
+// decision says so (Fallback).
+func (l *Limiter) fallback(m *policyMath, key string, n int) (Decision, grant, error) {
 	r := l.remote
 	r.cell().fallbacks.Add(1)
 	if d, g, ok := r.failOpen(key, n); ok {
-		d.Limit = m.n
+		d.Limit, d.Fallback = m.n, true
 		l.stats.count(rand.Uint64(), d.Allowed, false)
 		g.local = d.Allowed
-		return d, g, cause
+		return d, g, nil
 	}
 	wait := r.breaker.remaining(l.now())
 	if wait == 0 {
 		wait = int64(r.cfg.cooldown)
 	}
 	l.stats.count(rand.Uint64(), false, false)
-	return Decision{Limit: m.n, RetryAfter: time.Duration(wait)}, grant{}, cause
+	return Decision{Limit: m.n, RetryAfter: time.Duration(wait), Fallback: true}, grant{}, nil
 }
 
 // failOpen decides with FailOpen's local buckets, if that is the mode and

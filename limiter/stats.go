@@ -31,8 +31,8 @@ type Stats struct {
 	// RoundTrips counts Store calls that returned a decision.
 	RoundTrips uint64
 	// StoreErrors counts Store calls that failed or timed out (including
-	// Reset); each such AllowN returned an error wrapping
-	// ErrStoreUnavailable.
+	// Reset and refunds); a decision that needed the Store was then made
+	// by the FailureMode (Decision.Fallback).
 	StoreErrors uint64
 	// DenyCacheHits counts denials answered locally from an earlier Store
 	// denial, without a round trip.

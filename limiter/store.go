@@ -74,10 +74,9 @@ type StoreResult struct {
 	At int64
 }
 
-// ErrStoreUnavailable is wrapped by the error AllowN returns when its
-// decision did not come from the Store: the Store failed or timed out, or
-// the circuit breaker is open after earlier failures. The Decision returned
-// with it is still the one to apply; it follows the [FailureMode].
+// ErrStoreUnavailable is wrapped by Reset's error when the Store failed or
+// timed out. Decisions never come with it: when the Store cannot decide,
+// the [FailureMode] does, and the Decision says so (Decision.Fallback).
 var ErrStoreUnavailable = errors.New("limiter: store unavailable")
 
 // A FailureMode says what a Limiter with a Store decides when the Store
@@ -148,9 +147,8 @@ func defaultRemoteConfig() remoteConfig {
 // Limiter with a Store guarantees when Redis fails. All Limiters sharing a
 // Store must use the same Policy, or distinct key namespaces.
 //
-// With a Store, AllowN's error wraps [ErrStoreUnavailable] when the
-// decision it returns came from the [FailureMode] instead of the Store; the
-// decision is still the one to apply. The deny cache, prefetch leases and
+// With a Store, a decision made by the [FailureMode] instead of the Store
+// has Decision.Fallback set. The deny cache, prefetch leases and
 // fail-open buckets each hold at most MaxKeys keys.
 func WithStore(s Store) Option {
 	return func(c *config) error {

@@ -86,7 +86,7 @@ func (l *Limiter) sleep(ctx context.Context, key string, g grant, n int, wait ti
 func (l *Limiter) waitRemote(ctx context.Context, key string, n int) error {
 	for {
 		d, err := l.AllowN(ctx, key, n)
-		if err != nil && !errors.Is(err, ErrStoreUnavailable) {
+		if err != nil {
 			return err
 		}
 		if d.Allowed {

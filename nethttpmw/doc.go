@@ -37,17 +37,16 @@
 //
 // # Errors
 //
-// When the limiter returns an error (it is closed, or a cost is invalid),
-// no decision is made and the request goes to the error handler. The
+// When the limiter returns an error (it is closed, a cost is invalid),
+// no decision was made and the request goes to the error handler. The
 // default rejects it (see [ErrorStatus]): the request is never let through
 // unlimited, and the error's text is never sent to the client.
 //
-// An error wrapping [limiter.ErrStoreUnavailable] is different: the
-// limiter's remote tier is down, and the Decision that comes with it was
-// made by the limiter's FailureMode (FailOpen: this instance's own buckets;
-// FailClosed: a denial until the breaker's cooldown ends). The middleware
-// applies that decision like any other, with the same headers; the outage
-// shows in the limiter's Stats and observer.
+// When the limiter's remote tier is down, that is not an error: the
+// limiter's FailureMode decides (FailOpen: this instance's own buckets;
+// FailClosed: a denial until the breaker's cooldown ends), the Decision
+// says so (Fallback), and the middleware applies it like any other, with
+// the same headers; the outage shows in the limiter's Stats and observer.
 //
 // # Cost
 //

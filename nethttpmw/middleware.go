@@ -1,7 +1,6 @@
 package nethttpmw
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/floodgate-go/floodgate/limiter"
@@ -31,12 +30,10 @@ func (g *Gate) Handler(next http.Handler) http.Handler {
 			return
 		}
 		d, err := g.decide(r)
-		if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
+		if err != nil { // no decision was made
 			g.handleError(w, r, err)
 			return
 		}
-		// With ErrStoreUnavailable, d is the limiter's FailureMode's
-		// decision: apply it like any other.
 		if g.Apply(r, w.Header(), d) {
 			g.deny(w, r, d)
 			return

@@ -66,8 +66,8 @@
 //   - A circuit breaker and a per-call timeout ([limiter.WithStoreTimeout],
 //     default 100 ms; [limiter.WithBreaker], default 5 failures and a 1 s
 //     cooldown). A failed or timed-out call, and every call while the
-//     breaker is open, is decided by the FailureMode and returns an error
-//     wrapping [limiter.ErrStoreUnavailable] together with that decision:
+//     breaker is open, is decided by the FailureMode, and the Decision
+//     says so (Fallback; there is no error, an error means no decision):
 //     FailOpen admits from per-instance local buckets scaled by
 //     [limiter.WithLocalShare]; FailClosed denies, with RetryAfter the rest
 //     of the cooldown. After the cooldown one probe call goes to Redis; if

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 
@@ -39,9 +38,9 @@ func ExampleNewRedis() {
 
 	for range 3 {
 		d, err := l.Allow(context.Background(), "192.0.2.1")
-		if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
+		if err != nil { // no decision: a closed limiter, a bad cost, ctx done
 			log.Fatal(err)
-		} // with ErrStoreUnavailable, d came from the failure mode: apply it (and log)
+		} // d.Fallback: Redis could not decide and the failure mode did
 		fmt.Println(d.Allowed, d.Remaining)
 	}
 	// Output:

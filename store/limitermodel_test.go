@@ -34,7 +34,7 @@ import (
 // and the oracle follows only our admissions. In both, every key's
 // admissions stay within Burst + Rate×T in every window, with the new
 // policy for windows after a SetPolicy. Decisions made by the FailureMode
-// (the error wraps ErrStoreUnavailable) are checked only to be denials under
+// (Decision.Fallback) are checked only to be denials under
 // FailClosed, and are left out of the oracle and the bound.
 func TestLimiterModel(t *testing.T) {
 	seeds, steps := uint64(10), 500
@@ -240,16 +240,19 @@ func (r *storeRun) allowN(s *storeSubject, key string, n int) limiter.Decision {
 	r.refresh(s, key)
 	d, err := s.l.AllowN(context.Background(), key, n)
 	if err != nil {
-		if !errors.Is(err, limiter.ErrStoreUnavailable) || !s.cs.fail {
-			r.fatalf("got error %v, want nil", err)
+		r.fatalf("got error %v, want a decision", err)
+	}
+	if d.Fallback {
+		if !s.cs.fail {
+			r.fatalf("got a Fallback decision %+v with the Store up", d)
 		}
 		if r.mode == limiter.FailClosed && d.Allowed {
 			r.fatalf("got Allowed true under FailClosed, want false")
 		}
 		return d
 	}
-	// No error: the Store path decided (with the Store failing, from a lease
-	// or the deny cache).
+	// Not a fallback: the Store path decided (with the Store failing, from
+	// a lease or the deny cache).
 	now, o := time.Now(), r.oracle(s, key)
 	if s.loose[key] {
 		if d.Allowed {
@@ -390,7 +393,7 @@ func (r *storeRun) allowAll() {
 	}
 	r.call = call
 	cd, err := limiter.AllowAll(context.Background(), args...)
-	if err != nil && !errors.Is(err, limiter.ErrStoreUnavailable) {
+	if err != nil {
 		r.fatalf("got error %v, want nil", err)
 	}
 	switch {
