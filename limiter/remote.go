@@ -19,13 +19,13 @@ import (
 // denial still in force answers; else the breaker decides whether the
 // Store is asked; if it is not, or it fails, the FailureMode decides.
 type remote struct {
-	cfg      remoteConfig
-	breaker  breaker
-	entries  entries
-	sweeper  *sweeper.Sweeper
-	local    *Limiter     // FailOpen's per-instance buckets
-	hot      atomic.Int64 // ns: a round trip closer than this to the last one marks the key hot
-	stats    [numCells]remoteCell
+	cfg     remoteConfig
+	breaker breaker
+	entries entries
+	sweeper *sweeper.Sweeper
+	local   *Limiter     // FailOpen's per-instance buckets
+	hot     atomic.Int64 // ns: a round trip closer than this to the last one marks the key hot
+	stats   [numCells]remoteCell
 }
 
 type remoteCell struct {
