@@ -53,7 +53,8 @@ const maxStackLimits = 8
 // Fallback says so.
 func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 	var stack [maxStackLimits]grant
-	grants := stack[:0]
+	var dstack [maxStackLimits]Decision
+	grants, decided := stack[:0], dstack[:0] // the limits taken; those and the first that denied
 	var out CompositeDecision
 	out.Allowed = true
 	giveBack := func() {
@@ -70,6 +71,9 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 		}
 		out.ResetAfter = max(out.ResetAfter, d.ResetAfter)
 		out.Fallback = out.Fallback || d.Fallback
+		if out.Allowed {
+			decided = append(decided, d)
+		}
 		switch {
 		case !out.Allowed: // denied already: lim was only inspected
 			out.RetryAfter = max(out.RetryAfter, d.RetryAfter)
@@ -83,6 +87,12 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 				out.Limit, out.Remaining, out.Tightest = d.Limit, d.Remaining, lim.Name
 			}
 		}
+	}
+	for i, d := range decided { // each Limiter's observer sees the request's outcome
+		if !out.Allowed {
+			d.Allowed, d.RetryAfter = false, out.RetryAfter
+		}
+		limits[i].Limiter.observed(ctx, limits[i].Key, max(limits[i].Cost, 1), d)
 	}
 	return out, nil
 }

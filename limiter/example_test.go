@@ -2,7 +2,11 @@ package limiter_test
 
 import (
 	"context"
+	"expvar"
 	"fmt"
+	"log/slog"
+	"os"
+	"time"
 
 	"github.com/floodgate-go/floodgate/limiter"
 )
@@ -112,4 +116,51 @@ func ExamplePlans() {
 	// free, second request: false
 	// after the update: false limit 5
 	// limiter: unknown plan "gold"
+}
+
+// An observer sees every decision; this one logs denials with log/slog.
+// Event.LogValue writes a compact group and truncates long keys.
+func ExampleWithObserver() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { // for a stable Output below
+			switch {
+			case a.Key == slog.TimeKey:
+				return slog.Attr{}
+			case a.Value.Kind() == slog.KindDuration:
+				return slog.Duration(a.Key, a.Value.Duration().Round(time.Minute))
+			}
+			return a
+		},
+	}))
+	logDenials := func(ctx context.Context, e limiter.Event) {
+		if !e.Decision.Allowed {
+			logger.LogAttrs(ctx, slog.LevelInfo, "rate limited", slog.Any("event", e))
+		}
+	}
+	l, err := limiter.New(limiter.PerHour(1), limiter.WithObserver(logDenials))
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	l.Allow(context.Background(), "198.51.100.7")
+	l.Allow(context.Background(), "198.51.100.7")
+	// Output:
+	// level=INFO msg="rate limited" event.key=198.51.100.7 event.allowed=false event.cost=1 event.remaining=0 event.retry_after=1h0m0s
+}
+
+// The library registers nothing by itself (no /debug/vars, no flags); to
+// serve the counters with expvar, publish them.
+func ExampleLimiter_Stats() {
+	l, err := limiter.New(limiter.PerMinute(1))
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	expvar.Publish("ratelimit", expvar.Func(func() any { return l.Stats() }))
+
+	l.Allow(context.Background(), "a")
+	l.Allow(context.Background(), "a")
+	s := l.Stats()
+	fmt.Println(s.Keys, s.Allowed, s.Denied)
+	// Output: 1 1 1
 }

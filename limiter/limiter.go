@@ -61,6 +61,8 @@ type Limiter struct {
 
 	noRoomUntil atomic.Int64 // makeRoom found nothing; do not scan again before this
 	stats       counters
+	reportedMu  sync.Mutex // guards reported
+	reported    Stats      // the last snapshot Stats returned (see monotonic)
 	closed      atomic.Bool
 	observe     func(context.Context, Event) // nil unless WithObserver
 
@@ -208,26 +210,13 @@ func (l *Limiter) allowN(ctx context.Context, key string, n int) (Decision, erro
 		if m.inf {
 			return m.unlimited(), nil
 		}
-		var (
-			d   Decision
-			g   grant
-			err error
-		)
-		if l.remote == nil {
-			var ok bool
-			if d, _, g, ok = l.take(m, key, n, 0); !ok {
-				l.awaitPolicy() // SetPolicy is replacing m
-				continue
-			}
-		} else {
-			var ok bool
-			if d, g, ok, err = l.allowRemote(ctx, m, key, n); !ok {
-				l.awaitPolicy() // SetPolicy is replacing m
-				continue
-			}
+		d, _, ok, err := l.takeFor(ctx, m, key, n)
+		if !ok {
+			l.awaitPolicy() // SetPolicy is replacing m
+			continue
 		}
-		if l.observe != nil {
-			l.observe(ctx, Event{Key: key, Cost: n, Decision: d, Overflow: g.over, Err: err})
+		if err == nil {
+			l.observed(ctx, key, n, d)
 		}
 		return d, err
 	}
@@ -306,8 +295,10 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 }
 
 // refund undoes the admission that g records, of n tokens for key, which
-// did not go ahead (see policyMath.giveBack for how much comes back).
+// did not go ahead (see policyMath.giveBack for how much comes back). Stats
+// count it as denied from then on.
 func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
+	l.stats.refund(uint64(g.at))
 	switch {
 	case g.lease != nil || g.store || g.local:
 		l.refundRemote(ctx, l.pm.Load(), key, g, n)
@@ -443,22 +434,43 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 
 // Stats returns a snapshot of l's counters. Decisions are counted in their
 // buckets, so Stats visits every tracked bucket (about 30 ms at a million
-// keys): fine for a metrics scrape, not for every request. A snapshot taken
-// while buckets are being retired may miss their counts until the next one.
+// keys): fine for a metrics scrape, not for every request. A snapshot
+// taken while buckets are being retired may miss their counts until the
+// next one; no counter is ever reported lower than in an earlier snapshot.
 func (l *Limiter) Stats() Stats {
 	s := Stats{Keys: l.table.len(), MaxKeys: int(l.table.max), Retired: l.helped.Load()}
 	if l.sweeper != nil {
 		s.Retired += l.sweeper.Removed()
 		s.Sweeps = l.sweeper.Passes()
 	}
-	l.stats.sum(&s)
+	refunded := l.stats.sum(&s)
 	l.table.Range(func(_ tableKey, b *bucket) bool {
 		b.counts(&s)
 		return true
 	})
+	s.Allowed -= min(refunded, s.Allowed)
+	s.Denied += refunded
 	if l.remote != nil { // remote tier hook (remote.go)
 		l.remote.addStats(&s)
 	}
+	return l.monotonic(s)
+}
+
+// monotonic raises each cumulative counter of s to at least what an earlier
+// snapshot reported, and remembers s.
+func (l *Limiter) monotonic(s Stats) Stats {
+	l.reportedMu.Lock()
+	defer l.reportedMu.Unlock()
+	p := &l.reported
+	for _, c := range [...]struct{ got, prev *uint64 }{
+		{&s.Allowed, &p.Allowed}, {&s.Denied, &p.Denied}, {&s.Overflowed, &p.Overflowed},
+		{&s.Retired, &p.Retired}, {&s.Sweeps, &p.Sweeps}, {&s.RoundTrips, &p.RoundTrips},
+		{&s.StoreErrors, &p.StoreErrors}, {&s.DenyCacheHits, &p.DenyCacheHits},
+		{&s.PrefetchHits, &p.PrefetchHits}, {&s.Fallbacks, &p.Fallbacks}, {&s.BreakerOpens, &p.BreakerOpens},
+	} {
+		*c.got = max(*c.got, *c.prev)
+	}
+	*p = s
 	return s
 }
 

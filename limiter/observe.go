@@ -2,7 +2,6 @@ package limiter
 
 import (
 	"context"
-	"expvar"
 	"log/slog"
 )
 
@@ -11,11 +10,6 @@ type Event struct {
 	Key      string // as the caller passed it
 	Cost     int
 	Decision Decision
-	// Overflow reports that the shared overflow bucket decided, because the
-	// table of tracked keys was full.
-	Overflow bool
-	// Err is the error the call returned, if any (from the remote tier).
-	Err error
 }
 
 // maxLoggedKey bounds how much of a key LogValue writes to a log line: keys
@@ -37,19 +31,21 @@ func (e Event) LogValue() slog.Value {
 	if !e.Decision.Allowed {
 		attrs = append(attrs, slog.Duration("retry_after", e.Decision.RetryAfter))
 	}
-	if e.Overflow {
-		attrs = append(attrs, slog.Bool("overflow", true))
-	}
-	if e.Err != nil {
-		attrs = append(attrs, slog.Any("error", e.Err))
+	if e.Decision.Fallback {
+		attrs = append(attrs, slog.Bool("fallback", true))
 	}
 	return slog.GroupValue(attrs...)
 }
 
-// WithObserver calls observe after every decision AllowN makes (not for
-// calls rejected as invalid), on the caller's goroutine: keep it fast, or
-// hand the Event to a channel. Without an observer (the default) the check
-// costs one nil comparison.
+// WithObserver calls observe once for every decision the Limiter makes —
+// by AllowN, by WaitN when it returns (admitted, or denied because the wait
+// would pass the deadline or ctx ended first; with a Store, each attempt),
+// and by AllowAll for each of
+// its limits on this Limiter, with the request's outcome (a limit whose
+// tokens AllowAll gave back reports a denial) — on the caller's goroutine:
+// keep it fast, or hand the Event to a channel. Calls that return an error
+// made no decision and are not observed. Without an observer (the default)
+// the check costs one nil comparison.
 func WithObserver(observe func(context.Context, Event)) Option {
 	return func(c *config) error {
 		c.observe = observe
@@ -57,23 +53,9 @@ func WithObserver(observe func(context.Context, Event)) Option {
 	}
 }
 
-// LogDenials returns an observer for WithObserver that logs each denial and
-// each error to logger at level, and ignores admitted requests.
-func LogDenials(logger *slog.Logger, level slog.Level) func(context.Context, Event) {
-	return func(ctx context.Context, e Event) {
-		switch {
-		case e.Err != nil:
-			logger.LogAttrs(ctx, max(level, slog.LevelWarn), "rate limiter error", slog.Any("event", e))
-		case !e.Decision.Allowed:
-			logger.LogAttrs(ctx, level, "rate limited", slog.Any("event", e))
-		}
+// observed reports d for key to the observer, if there is one.
+func (l *Limiter) observed(ctx context.Context, key string, n int, d Decision) {
+	if l.observe != nil {
+		l.observe(ctx, Event{Key: key, Cost: n, Decision: d})
 	}
-}
-
-// StatsVar returns an expvar.Var that reports l.Stats() as JSON. Publish it
-// to serve the counters on /debug/vars:
-//
-//	expvar.Publish("ratelimit", l.StatsVar())
-func (l *Limiter) StatsVar() expvar.Var {
-	return expvar.Func(func() any { return l.Stats() })
 }

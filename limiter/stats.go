@@ -10,13 +10,18 @@ import (
 func spreadOf(b *bucket) uint64 { return uint64(uintptr(unsafe.Pointer(b))) >> 3 }
 
 // Stats is a snapshot of a Limiter's counters, for operators. The counters
-// are cumulative since New; Keys and MaxKeys are current.
+// are cumulative since New and never decrease from one snapshot to the
+// next (a decrease would read as a reset to a metrics system); Keys,
+// MaxKeys, BreakerOpen and CachedKeys are current.
 type Stats struct {
 	Keys    int // buckets tracked now (never more than MaxKeys)
 	MaxKeys int // the cap set by WithMaxKeys
 
-	Allowed uint64 // decisions that admitted the request (including admissions AllowAll later refunded)
-	Denied  uint64 // decisions that rejected it
+	// Allowed counts decisions that admitted the request; Denied those
+	// that rejected it, including admissions that were undone (a Wait
+	// cancelled, an AllowAll another limit denied).
+	Allowed uint64
+	Denied  uint64
 
 	// Overflowed counts decisions (included in Allowed and Denied) made by
 	// the shared overflow bucket because the table was full.
@@ -69,7 +74,8 @@ const (
 
 type cell struct {
 	allowed, denied, overflowed atomic.Uint64
-	_                           [64 - 3*8]byte
+	refunded                    atomic.Uint64 // admissions undone (AllowAll, Wait): counted denied, not allowed
+	_                           [64 - 4*8]byte
 }
 
 // cell is the cell that spread picks (Fibonacci hashing): writers that
@@ -99,11 +105,16 @@ func (c *counters) count(spread uint64, allowed, overflowed bool) {
 	}
 }
 
-func (c *counters) sum(s *Stats) {
+// refund counts an admission that was undone.
+func (c *counters) refund(spread uint64) { c.cell(spread).refunded.Add(1) }
+
+func (c *counters) sum(s *Stats) (refunded uint64) {
 	for i := range c.cells {
 		x := &c.cells[i]
 		s.Allowed += x.allowed.Load()
 		s.Denied += x.denied.Load()
 		s.Overflowed += x.overflowed.Load()
+		refunded += x.refunded.Load()
 	}
+	return refunded
 }

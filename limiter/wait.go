@@ -52,18 +52,23 @@ func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
 			maxWait, hasDeadline = max(time.Until(deadline), 0), true
 		}
 		d, wait, g, ok := l.take(m, key, n, maxWait)
-		switch {
-		case !ok:
+		if !ok {
 			l.awaitPolicy() // SetPolicy is replacing m
 			continue
-		case !d.Allowed && hasDeadline:
-			return fmt.Errorf("%w: a cost of %d needs %v, the deadline is in %v", ErrWouldExceedDeadline, n, d.RetryAfter, maxWait)
-		case !d.Allowed:
-			return fmt.Errorf("%w: a cost of %d needs a wait longer than a time.Duration holds", ErrWouldExceedDeadline, n)
-		case wait == 0:
-			return nil
 		}
-		return l.sleep(ctx, key, g, n, wait)
+		var err error
+		switch {
+		case !d.Allowed && hasDeadline:
+			err = fmt.Errorf("%w: a cost of %d needs %v, the deadline is in %v", ErrWouldExceedDeadline, n, d.RetryAfter, maxWait)
+		case !d.Allowed:
+			err = fmt.Errorf("%w: a cost of %d needs a wait longer than a time.Duration holds", ErrWouldExceedDeadline, n)
+		case wait > 0:
+			if err = l.sleep(ctx, key, g, n, wait); err != nil {
+				d.Allowed = false // undone: reported as a denial
+			}
+		}
+		l.observed(ctx, key, n, d)
+		return err
 	}
 }
 
