@@ -31,7 +31,7 @@ type RedisConfig struct {
 	// Prefix namespaces the implementation's keys, so runs never share
 	// state.
 	Prefix string
-	// Prefetch is floodgate's WithPrefetch; the peers have no equivalent
+	// Prefetch is floodgate's StoreConfig.Prefetch; the peers have no equivalent
 	// and ignore it.
 	Prefetch int
 }
@@ -50,8 +50,8 @@ func RedisImpls() []RedisImpl {
 	return []RedisImpl{
 		{
 			Name: "floodgate", Library: "floodgate limiter.New with WithStore(store.NewRedis(client, store.WithPrefix(…)))",
-			Algorithm: "token bucket in one Lua script, Redis TIME as the clock; a local deny cache; WithPrefetch leases for hot keys",
-			Notes:     "WithStoreTimeout(1s) instead of the default 100 ms, so that a descheduled process on this loaded machine does not fall back to the failure mode; any error fails the benchmark",
+			Algorithm: "token bucket in one Lua script, Redis TIME as the clock; a local deny cache; prefetch leases for hot keys",
+			Notes:     "a store Timeout of 1s instead of the default 100 ms, so that a descheduled process on this loaded machine does not fall back to the failure mode; any error fails the benchmark",
 			New:       newFloodgateRedis,
 		},
 		{
@@ -76,8 +76,8 @@ func newFloodgateRedis(client *redis.Client, c RedisConfig) (RedisLimiter, error
 	if err != nil {
 		return nil, err
 	}
-	l, err := limiter.New(floodgatePolicy(c.Config), limiter.WithStore(s),
-		limiter.WithPrefetch(c.Prefetch), limiter.WithStoreTimeout(time.Second))
+	l, err := limiter.New(floodgatePolicy(c.Config),
+		limiter.WithStore(limiter.StoreConfig{Store: s, Prefetch: c.Prefetch, Timeout: time.Second}))
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ type Paced struct {
 func PacedScenarios() []Paced {
 	return []Paced{
 		{Name: "RedisFlood", Doc: "one client flooding at 100× its rate (5,000 requests/s against 50/s, burst 10)", Config: Config{Rate: 50, Burst: 10}, Rate: 5000},
-		{Name: "RedisHotKey", Doc: "one hot key at half its rate (2,000 requests/s against 4,000/s, burst 100); floodgate with WithPrefetch(64)", Config: Config{Rate: 4000, Burst: 100}, Prefetch: 64, Rate: 2000},
+		{Name: "RedisHotKey", Doc: "one hot key at half its rate (2,000 requests/s against 4,000/s, burst 100); floodgate with Prefetch 64", Config: Config{Rate: 4000, Burst: 100}, Prefetch: 64, Rate: 2000},
 	}
 }
 

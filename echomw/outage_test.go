@@ -12,17 +12,17 @@ import (
 	"github.com/floodgate-go/floodgate/limiter"
 )
 
-// With its Store down, the FailureMode's decision is applied, as in
-// nethttpmw: FailOpen limits locally, FailClosed denies.
+// With its Store down, the failure mode's decision is applied, as in
+// nethttpmw: failing open limits locally, failing closed denies.
 func TestStoreOutageFollowsTheFailureMode(t *testing.T) {
 	for _, tc := range []struct {
-		mode limiter.FailureMode
+		mode string
 		want []int
 	}{
-		{limiter.FailOpen, []int{200, 200, 429}},
-		{limiter.FailClosed, []int{429, 429}},
+		{"fail open", []int{200, 200, 429}},
+		{"fail closed", []int{429, 429}},
 	} {
-		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(storetesting.Down{}), limiter.WithFailureMode(tc.mode))
+		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(limiter.StoreConfig{Store: storetesting.Down{}, FailClosed: tc.mode == "fail closed"}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -155,8 +155,7 @@ func TestAllowAllSlowLimitRefundDoesNotMint(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := PerSecond(10)
 		perIP := mustNew(t, p)
-		slow := mustNew(t, PerSecond(10), WithStore(slowDenyStore{delay: time.Second + time.Millisecond}),
-			WithStoreTimeout(time.Hour))
+		slow := mustNew(t, PerSecond(10), WithStore(StoreConfig{Store: slowDenyStore{delay: time.Second + time.Millisecond}, Timeout: time.Hour}))
 		start := time.Now()
 		var wg sync.WaitGroup
 		for range 10 { // drain perIP; each request then waits on the slow limit

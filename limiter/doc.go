@@ -34,7 +34,7 @@
 // capacity in total, and tracked clients keep their own buckets. A key that later gets a bucket of its own
 // starts from the overflow bucket's level, never from a full bucket, so no
 // key can exceed Burst + Rate×T by moving between the two. Keys longer than
-// [MaxKeyLen] are stored as a fixed-size digest.
+// 64 bytes are stored as a fixed-size digest.
 //
 // # Differences from rate.Limiter
 //
@@ -84,7 +84,7 @@
 // Store's buckets adopt a new policy at their next decision, as if it had
 // been in force since their last one (the Store does not know when
 // SetPolicy was called). Prefetched leases can under-admit, never
-// over-admit ([WithPrefetch]).
+// over-admit ([StoreConfig].Prefetch).
 //
 // # Stats
 //

@@ -5,12 +5,12 @@ import (
 	"strings"
 )
 
-// MaxKeyLen is the longest key stored as given. A longer key is replaced by
+// maxKeyLen is the longest key stored as given. A longer key is replaced by
 // a marker byte and its SHA-512 digest (65 bytes), so a hostile client
 // cannot make the limiter store arbitrarily long keys. The digest form is
-// longer than MaxKeyLen, so it can never equal a key stored as given, and
+// longer than maxKeyLen, so it can never equal a key stored as given, and
 // SHA-512 makes two long keys sharing a bucket infeasible to arrange.
-const MaxKeyLen = 64
+const maxKeyLen = 64
 
 // A tableKey is a key in the form the table holds it: a key16 or key32 for
 // keys of up to 15 or 31 bytes, a string for longer ones. A short key boxed
@@ -50,16 +50,16 @@ func short32(key string) (k key32) {
 	return k
 }
 
-// storageKey is key, or its digest form when longer than MaxKeyLen: the
+// storageKey is key, or its digest form when longer than maxKeyLen: the
 // string form of a table key, for maps keyed by string.
 func storageKey(key string) string {
-	if len(key) <= MaxKeyLen {
+	if len(key) <= maxKeyLen {
 		return key
 	}
 	return digest(key)
 }
 
-// digest is the table form of a key longer than MaxKeyLen.
+// digest is the table form of a key longer than maxKeyLen.
 func digest(key string) string {
 	sum := sha512.Sum512([]byte(key))
 	var b strings.Builder

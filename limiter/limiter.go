@@ -29,7 +29,8 @@ type Decision struct {
 	ResetAfter time.Duration
 	// Fallback reports that the Store could not decide (it failed, timed
 	// out, or its circuit breaker is open) and the Limiter's failure mode
-	// did: FailOpen's per-instance buckets, or FailClosed's denial. It is
+	// did: failing open, its per-instance buckets; failing closed, a denial
+	// (StoreConfig.FailClosed). It is
 	// counted in Stats.Fallbacks. Never set without a Store.
 	Fallback bool
 }
@@ -175,7 +176,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // may happen now, and if so takes the tokens. It has the semantics of
 // rate.Limiter.AllowN on a limiter private to key.
 //
-// Any string is a valid key; keys longer than MaxKeyLen are stored as a
+// Any string is a valid key; keys longer than 64 bytes are stored as a
 // digest. A denial is a Decision with Allowed false, not an error. An error
 // means that no decision was made: an invalid n (wrapping ErrInvalidCost),
 // a nil ctx, a closed Limiter, or, with a Store, ctx ending before the
@@ -224,14 +225,14 @@ func (l *Limiter) allowN(ctx context.Context, key string, n int) (Decision, erro
 
 // A grant records where a request's tokens came from, so that they can be
 // given back (AllowAll, Wait): the key's bucket, the overflow bucket, or
-// with a Store, a prefetched lease, the Store itself or the FailOpen
+// with a Store, a prefetched lease, the Store itself or the fail-open
 // buckets. The zero grant holds nothing (rate.Inf, a denial).
 type grant struct {
 	b     *bucket
 	over  bool
 	lease *entry      // remote: this entry's prefetched tokens
 	store bool        // remote: a Store round trip
-	local bool        // remote: the FailOpen buckets (b or over are theirs)
+	local bool        // remote: the fail-open buckets (b or over are theirs)
 	m     *policyMath // the policy the tokens were taken under (local)
 	at    int64       // local: the reservation's time-to-act; store: StoreResult.At; lease: the lease's
 	full  int64       // local: when the bucket could have been full again without it (giveBack)

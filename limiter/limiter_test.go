@@ -148,13 +148,13 @@ func TestLongKeysAreHashed(t *testing.T) {
 		t.Fatal("two long keys that differ in the last byte share a bucket")
 	}
 	// A raw key equal to a digest form is still a different key, since it is
-	// longer than MaxKeyLen and is itself hashed.
+	// longer than maxKeyLen and is itself hashed.
 	if d, _ := l.Allow(ctx, digest(a)); !d.Allowed {
 		t.Fatal("a key spelled like a's digest shares a's bucket")
 	}
 	l.table.Range(func(k tableKey, _ *bucket) bool {
-		if s, ok := k.(string); ok && len(s) > MaxKeyLen+1 {
-			t.Errorf("stored key of %d bytes, want at most %d", len(s), MaxKeyLen+1)
+		if s, ok := k.(string); ok && len(s) > maxKeyLen+1 {
+			t.Errorf("stored key of %d bytes, want at most %d", len(s), maxKeyLen+1)
 		}
 		return true
 	})

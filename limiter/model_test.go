@@ -109,8 +109,8 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 		}
 	})
 	r.store = &slowStore{}
-	r.slow = mustNew(t, Policy{Rate: 1000, Burst: 1000}, WithStore(r.store), WithFailureMode(FailClosed),
-		WithStoreTimeout(time.Hour), WithBreaker(1<<30, time.Second))
+	r.slow = mustNew(t, Policy{Rate: 1000, Burst: 1000},
+		WithStore(StoreConfig{Store: r.store, FailClosed: true, Timeout: time.Hour, BreakerFailures: 1 << 30}))
 	return r
 }
 

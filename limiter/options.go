@@ -7,16 +7,10 @@ import (
 	"time"
 )
 
-// Defaults for the options below.
 const (
-	// DefaultMaxKeys caps the tracked keys at 2^20. At the ~154 bytes a
-	// tracked key costs (TestMemoryPerKey), a full table holds about
-	// 154 MiB.
-	DefaultMaxKeys = 1 << 20
-	// DefaultSweepInterval is how often idle buckets are retired.
-	DefaultSweepInterval = 30 * time.Second
-	// MinSweepInterval is the shortest interval WithSweepInterval accepts.
-	MinSweepInterval = time.Millisecond
+	defaultMaxKeys       = 1 << 20
+	defaultSweepInterval = 30 * time.Second
+	minSweepInterval     = time.Millisecond
 )
 
 // ErrInvalidOption is wrapped by every error New returns for a bad Option.
@@ -33,11 +27,12 @@ type config struct {
 }
 
 func defaultConfig() config {
-	return config{maxKeys: DefaultMaxKeys, sweepInterval: DefaultSweepInterval, remote: defaultRemoteConfig()}
+	return config{maxKeys: defaultMaxKeys, sweepInterval: defaultSweepInterval}
 }
 
-// WithMaxKeys caps the number of keys tracked at once at n (default
-// DefaultMaxKeys). When the table is full, a new key takes the slot of a
+// WithMaxKeys caps the number of keys tracked at once at n (default 2^20:
+// at the ~154 bytes a tracked key costs, a full table holds about 154 MiB).
+// When the table is full, a new key takes the slot of a
 // bucket that has refilled to Burst (retiring it loses nothing); if it
 // finds none, it shares one overflow bucket with the limiter's Policy with
 // every other such key, and the sweeper is asked for an early pass. Tracked
@@ -53,15 +48,15 @@ func WithMaxKeys(n int) Option {
 }
 
 // WithSweepInterval sets how often the sweeper retires buckets that have
-// refilled to Burst (default DefaultSweepInterval). Sweeping never changes a
+// refilled to Burst (default 30 s). Sweeping never changes a
 // decision; the interval only trades memory held by idle keys against the
 // CPU of a pass. When the table is full, extra passes run on demand, spaced
 // to use about a tenth of a core (see package sweeper). d must be at least
-// MinSweepInterval.
+// 1 ms.
 func WithSweepInterval(d time.Duration) Option {
 	return func(c *config) error {
-		if d < MinSweepInterval {
-			return fmt.Errorf("%w: WithSweepInterval(%v): must be at least %v", ErrInvalidOption, d, MinSweepInterval)
+		if d < minSweepInterval {
+			return fmt.Errorf("%w: WithSweepInterval(%v): must be at least %v", ErrInvalidOption, d, minSweepInterval)
 		}
 		c.sweepInterval = d
 		return nil

@@ -17,13 +17,14 @@ import (
 //
 // The order of a decision: a lease that holds the cost pays for it; else a
 // denial still in force answers; else the breaker decides whether the
-// Store is asked; if it is not, or it fails, the FailureMode decides.
+// Store is asked; if it is not, or it fails, the failure mode
+// (StoreConfig.FailClosed) decides.
 type remote struct {
 	cfg     remoteConfig
 	breaker breaker
 	entries entries
 	sweeper *sweeper.Sweeper
-	local   *Limiter     // FailOpen's per-instance buckets
+	local   *Limiter     // the fail-open per-instance buckets
 	hot     atomic.Int64 // ns: a round trip closer than this to the last one marks the key hot
 	stats   [numCells]remoteCell
 }
@@ -144,7 +145,7 @@ func (l *Limiter) awaitPrefetch(ctx context.Context, fetched <-chan struct{}, de
 	}
 }
 
-// ask decides with one Store call (sent at now), or with the FailureMode
+// ask decides with one Store call (sent at now), or with the failure mode
 // when the breaker is open or the call fails.
 func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, extra int, now, deadline int64) (Decision, grant, error) {
 	r := l.remote
@@ -301,7 +302,7 @@ func (r *remote) liveEntry(key string, rate float64) (*entry, bool) {
 // reached the store timeout; the failure mode then decides.
 var errPrefetchTimeout = errors.New("limiter: the store timeout passed waiting for another request's prefetch")
 
-// fallback decides without the Store, following the FailureMode; the
+// fallback decides without the Store, following the failure mode; the
 // decision says so (Fallback).
 func (l *Limiter) fallback(m *policyMath, key string, n int) (Decision, grant, error) {
 	r := l.remote
@@ -320,10 +321,10 @@ func (l *Limiter) fallback(m *policyMath, key string, n int) (Decision, grant, e
 	return Decision{Limit: m.n, RetryAfter: time.Duration(wait), Fallback: true}, grant{}, nil
 }
 
-// failOpen decides with FailOpen's local buckets, if that is the mode and
+// failOpen decides with the fail-open local buckets, if that is the mode and
 // n fits their policy.
 func (r *remote) failOpen(key string, n int) (Decision, grant, bool) {
-	for r.cfg.mode == FailOpen {
+	for !r.cfg.failClosed {
 		lm := r.local.pm.Load()
 		if n > lm.n {
 			break
@@ -341,7 +342,7 @@ func (r *remote) failOpen(key string, n int) (Decision, grant, bool) {
 // (and still subject to its lapse, which keeps every interval exact); the
 // Store (one round trip, less what the bucket refilled since, see
 // Store.Refund; a failure only under-admits, so it is counted and
-// otherwise ignored); or the FailOpen buckets.
+// otherwise ignored); or the fail-open buckets.
 func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g grant, n int) {
 	r := l.remote
 	switch {

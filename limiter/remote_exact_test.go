@@ -42,7 +42,7 @@ func TestRemoteRetryAfterIsHonest(t *testing.T) {
 			s := newFakeStore()
 			s.tick = time.Microsecond // Redis TIME's resolution
 			time.Sleep(time.Microsecond / 2)
-			l := newRemoteLimiter(t, p, latencyStore{s, lat[0], lat[1]})
+			l := newRemoteLimiter(t, p, StoreConfig{Store: latencyStore{s, lat[0], lat[1]}})
 			for round := range 10 {
 				key := string(rune('a' + round))
 				if d := mustAllow(t, l, key, 10, true); d.Remaining != 0 {
@@ -78,7 +78,7 @@ func (hangingStore) Take(ctx context.Context, _ string, _ StoreRequest) (StoreRe
 func TestPrefetchWaitStaysWithinTheTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &switchStore{Store: newFakeStore()}
-		l := newRemoteLimiter(t, Policy{Rate: 1000, Burst: 1000}, s, WithPrefetch(2), WithBreaker(1000, time.Second))
+		l := newRemoteLimiter(t, Policy{Rate: 1000, Burst: 1000}, StoreConfig{Store: s, Prefetch: 2, BreakerFailures: 1000})
 		for range 6 { // hot: round trips within the time 3 tokens take
 			mustOK(t, l)
 		}
@@ -87,8 +87,8 @@ func TestPrefetchWaitStaysWithinTheTimeout(t *testing.T) {
 		call := func(i int) {
 			start := time.Now()
 			l.Allow(ctx, "hot")
-			if took := time.Since(start); took > DefaultStoreTimeout {
-				t.Errorf("call %d took %v, want at most the store timeout %v", i, took, DefaultStoreTimeout)
+			if took := time.Since(start); took > defaultStoreTimeout {
+				t.Errorf("call %d took %v, want at most the store timeout %v", i, took, defaultStoreTimeout)
 			}
 		}
 		for i := 0; ; i++ { // spend the lease, until a call goes out to prefetch
@@ -102,7 +102,7 @@ func TestPrefetchWaitStaysWithinTheTimeout(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(DefaultStoreTimeout / 2)
+		time.Sleep(defaultStoreTimeout / 2)
 		for i := range 30 { // these wait for the prefetch, then ask themselves
 			wg.Go(func() { call(100 + i) })
 		}
@@ -139,7 +139,7 @@ func TestSetPolicyDropsLeases(t *testing.T) {
 		high, low := Policy{Rate: 1000, Burst: 1000}, Policy{Rate: 5, Burst: 2}
 		ls := make([]*Limiter, 3)
 		for i := range ls {
-			ls[i] = newRemoteLimiter(t, high, s, WithPrefetch(64))
+			ls[i] = newRemoteLimiter(t, high, StoreConfig{Store: s, Prefetch: 64})
 		}
 		for range 20 { // every instance hot, holding a lease
 			for _, l := range ls {

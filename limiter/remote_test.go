@@ -106,9 +106,9 @@ func (s *fakeStore) Reset(ctx context.Context, key string) error {
 	return nil
 }
 
-func newRemoteLimiter(t *testing.T, p Policy, s Store, opts ...Option) *Limiter {
+func newRemoteLimiter(t *testing.T, p Policy, c StoreConfig, opts ...Option) *Limiter {
 	t.Helper()
-	l, err := New(p, append([]Option{WithStore(s)}, opts...)...)
+	l, err := New(p, append([]Option{WithStore(c)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func newRemoteLimiter(t *testing.T, p Policy, s Store, opts ...Option) *Limiter 
 func TestDenyCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 3}, s)
+		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 3}, StoreConfig{Store: s})
 		ctx := context.Background()
 		admitted, total := 0, 0
 		for range 1000 { // 10 s at 100 requests per second (the rate is 2/s)
@@ -158,7 +158,7 @@ func TestDenyCache(t *testing.T) {
 func TestDenyCacheCost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 5}, s)
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 5}, StoreConfig{Store: s})
 		ctx := context.Background()
 		mustAllow(t, l, "k", 3, true)
 		mustAllow(t, l, "k", 3, false) // 2 left: denied, cached for cost >= 3
@@ -189,8 +189,8 @@ func mustAllow(t *testing.T, l *Limiter, key string, n int, want bool) Decision 
 func TestBreakerFailOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s,
-			WithBreaker(3, time.Second), WithLocalShare(0.5), WithFailureMode(FailOpen))
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10},
+			StoreConfig{Store: s, BreakerFailures: 3, BreakerCooldown: time.Second, LocalShare: 0.5})
 		ctx := context.Background()
 		s.fail.Store(true)
 		allowed := 0
@@ -239,7 +239,7 @@ func TestBreakerFailOpen(t *testing.T) {
 func TestFailClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s, WithFailureMode(FailClosed), WithBreaker(2, 3*time.Second))
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, StoreConfig{Store: s, FailClosed: true, BreakerFailures: 2, BreakerCooldown: 3 * time.Second})
 		s.fail.Store(true)
 		for i := range 4 {
 			d, err := l.Allow(context.Background(), "k")
@@ -258,7 +258,7 @@ func TestFailClosed(t *testing.T) {
 func TestStoreTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s, WithStoreTimeout(50*time.Millisecond), WithBreaker(2, time.Second))
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, StoreConfig{Store: s, Timeout: 50 * time.Millisecond, BreakerFailures: 2, BreakerCooldown: time.Second})
 		s.hang.Store(true)
 		for i := range 4 {
 			start := time.Now()
@@ -282,7 +282,7 @@ func TestStoreTimeout(t *testing.T) {
 func TestCallerCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, s, WithBreaker(1, time.Second))
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, StoreConfig{Store: s, BreakerFailures: 1, BreakerCooldown: time.Second})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if _, err := l.Allow(ctx, "k"); !errors.Is(err, context.Canceled) || errors.Is(err, ErrStoreUnavailable) {
@@ -318,7 +318,7 @@ func prefetchExact(t *testing.T, maxSleep time.Duration) {
 	var wg sync.WaitGroup
 	ls := make([]*Limiter, 3)
 	for i := range ls {
-		ls[i] = newRemoteLimiter(t, p, s, WithPrefetch(10))
+		ls[i] = newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 10})
 	}
 	for w := range 12 {
 		l := ls[w%3]
@@ -357,7 +357,7 @@ func TestPrefetchBelowRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := Policy{Rate: 1000, Burst: 50}
 		s := newFakeStore()
-		ls := []*Limiter{newRemoteLimiter(t, p, s, WithPrefetch(8)), newRemoteLimiter(t, p, s, WithPrefetch(8))}
+		ls := []*Limiter{newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 8}), newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 8})}
 		var wg sync.WaitGroup
 		for _, l := range ls {
 			wg.Go(func() {
@@ -390,8 +390,8 @@ func mustOK(t *testing.T, l *Limiter) bool {
 func TestRemoteReset(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		a := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, s)
-		b := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, s)
+		a := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, StoreConfig{Store: s})
+		b := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, StoreConfig{Store: s})
 		mustAllow(t, a, "k", 2, true)
 		mustAllow(t, a, "k", 1, false) // a caches the denial
 		if err := b.Reset(context.Background(), "k"); err != nil {
@@ -406,12 +406,18 @@ func TestRemoteReset(t *testing.T) {
 }
 
 func TestRemoteOptions(t *testing.T) {
-	bad := []Option{WithStore(nil), WithFailureMode(FailureMode(7)), WithStoreTimeout(0), WithBreaker(0, time.Second),
-		WithBreaker(1, 0), WithLocalShare(0), WithLocalShare(1.5), WithPrefetch(-1), WithPrefetch(1001)}
-	for i, o := range bad {
-		if _, err := New(PerSecond(1), o); !errors.Is(err, ErrInvalidOption) {
-			t.Errorf("option %d: got %v, want ErrInvalidOption", i, err)
+	s := newFakeStore()
+	bad := []StoreConfig{{}, {Store: s, Timeout: -1}, {Store: s, BreakerFailures: -1}, {Store: s, BreakerCooldown: -1},
+		{Store: s, LocalShare: -0.5}, {Store: s, LocalShare: 1.5}, {Store: s, Prefetch: -1}, {Store: s, Prefetch: 1001}}
+	for i, c := range bad {
+		if _, err := New(PerSecond(1), WithStore(c)); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("StoreConfig %d %+v: got %v, want ErrInvalidOption", i, c, err)
 		}
+	}
+	// Zero fields mean the defaults written on StoreConfig.
+	rc, err := StoreConfig{Store: s}.resolve()
+	if err != nil || rc.timeout != 100*time.Millisecond || rc.failures != 5 || rc.cooldown != time.Second || rc.share != 1 || rc.prefetch != 0 || rc.failClosed {
+		t.Errorf("StoreConfig{Store: s} resolves to %+v, %v; want the documented defaults", rc, err)
 	}
 	if got := localPolicy(Policy{Rate: 9, Burst: 2}, 1.0/3); got.Burst != 1 || got.Rate != 3 {
 		t.Errorf("localPolicy(9/s burst 2, 1/3) = %v, want 3/s burst 1", got)
@@ -421,7 +427,7 @@ func TestRemoteOptions(t *testing.T) {
 // Close stops every goroutine the remote tier started.
 func TestRemoteNoLeak(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	l, err := New(PerSecond(10), WithStore(newFakeStore()), WithPrefetch(4))
+	l, err := New(PerSecond(10), WithStore(StoreConfig{Store: newFakeStore(), Prefetch: 4}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,8 +443,8 @@ func TestPrefetchLapse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := Policy{Rate: 100, Burst: 20}
 		s := newFakeStore()
-		a := newRemoteLimiter(t, p, s, WithPrefetch(10))
-		b := newRemoteLimiter(t, p, s)
+		a := newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 10})
+		b := newRemoteLimiter(t, p, StoreConfig{Store: s})
 		mustAllow(t, a, "k", 1, true) // cold: no prefetch
 		mustAllow(t, a, "k", 1, true) // hot: takes 10 more, held for (20-19+1)/100 s
 		if st := a.Stats(); st.RoundTrips != 2 {
@@ -470,7 +476,7 @@ func TestPrefetchLapse(t *testing.T) {
 func TestDenyAfterLastToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 10, Burst: 2}, s)
+		l := newRemoteLimiter(t, Policy{Rate: 10, Burst: 2}, StoreConfig{Store: s})
 		mustAllow(t, l, "k", 1, true)
 		mustAllow(t, l, "k", 1, true) // the last token: the next refills in 100 ms
 		time.Sleep(99 * time.Millisecond)
@@ -495,7 +501,7 @@ func TestDenyAfterLastToken(t *testing.T) {
 func TestDenyCacheBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 1}, s, WithMaxKeys(10), WithSweepInterval(time.Second))
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 1}, StoreConfig{Store: s}, WithMaxKeys(10), WithSweepInterval(time.Second))
 		for i := range 100 {
 			key := "spray-" + strconv.Itoa(i)
 			mustAllow(t, l, key, 1, true)
@@ -528,11 +534,7 @@ func TestRemoteCompositeRefund(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := newFakeStore()
 			p := Policy{Rate: 100, Burst: 20}
-			var opts []Option
-			if prefetch > 0 {
-				opts = append(opts, WithPrefetch(prefetch))
-			}
-			remote := newRemoteLimiter(t, p, s, opts...)
+			remote := newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: prefetch})
 			drained := mustNew(t, PerHour(1))
 			drained.Allow(ctx, "k")
 			for range 10 { // hot enough to prefetch
@@ -564,7 +566,7 @@ func TestRemoteCompositeRefund(t *testing.T) {
 func TestRemoteWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 2}, s)
+		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 2}, StoreConfig{Store: s})
 		start := time.Now()
 		for range 4 {
 			if err := l.Wait(ctx, "api"); err != nil {

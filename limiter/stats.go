@@ -37,7 +37,7 @@ type Stats struct {
 	RoundTrips uint64
 	// StoreErrors counts Store calls that failed or timed out (including
 	// Reset and refunds); a decision that needed the Store was then made
-	// by the FailureMode (Decision.Fallback).
+	// by the failure mode (Decision.Fallback).
 	StoreErrors uint64
 	// DenyCacheHits counts denials answered locally from an earlier Store
 	// denial, without a round trip.
@@ -45,7 +45,7 @@ type Stats struct {
 	// PrefetchHits counts admissions paid for by prefetched tokens, without
 	// a round trip.
 	PrefetchHits uint64
-	// Fallbacks counts decisions made by the FailureMode because the Store
+	// Fallbacks counts decisions made by the failure mode because the Store
 	// failed or the breaker was open.
 	Fallbacks uint64
 	// BreakerOpens counts times the circuit breaker opened.

@@ -20,7 +20,7 @@ import (
 // every other Take and Reset on the same key, wherever it runs, and uses the
 // store's own clock, never the caller's. Take and Reset must return promptly
 // (with ctx's error, possibly wrapped) once ctx is done; the Limiter relies
-// on that to bound the time a request can wait (see [WithStoreTimeout]).
+// on that to bound the time a request can wait (see [StoreConfig].Timeout).
 type Store interface {
 	// Take applies one request to key's bucket with the semantics of
 	// rate.Limiter.AllowN at the store's current time: if the bucket holds
@@ -62,7 +62,7 @@ type StoreResult struct {
 	Extra int
 	// Hold is how long the Extra tokens may be spent in full, measured from
 	// the moment the request was sent. After Hold they lapse at the
-	// policy's Rate (see [WithPrefetch]). Hold is (Burst − level + Cost) /
+	// policy's Rate (see [StoreConfig].Prefetch). Hold is (Burst − level + Cost) /
 	// Rate, where level is the bucket's level just before the request,
 	// rounded down.
 	Hold time.Duration
@@ -76,168 +76,126 @@ type StoreResult struct {
 
 // ErrStoreUnavailable is wrapped by Reset's error when the Store failed or
 // timed out. Decisions never come with it: when the Store cannot decide,
-// the [FailureMode] does, and the Decision says so (Decision.Fallback).
+// the failure mode ([StoreConfig].FailClosed) does, and the Decision says so (Decision.Fallback).
 var ErrStoreUnavailable = errors.New("limiter: store unavailable")
 
-// A FailureMode says what a Limiter with a Store decides when the Store
-// cannot (see [WithFailureMode]).
-type FailureMode int
+// StoreConfig puts a Limiter's buckets in a [Store] shared with other
+// Limiters (typically one per instance of a service), and says what the
+// Limiter does when the Store cannot decide. Each zero field means the
+// default written on it.
+type StoreConfig struct {
+	// Store keeps the buckets. Required. Package
+	// [github.com/floodgate-go/floodgate/store] has the Redis Store. All
+	// Limiters sharing a Store must use the same Policy, or distinct key
+	// namespaces.
+	Store Store
 
-const (
-	// FailOpen decides with per-instance local buckets (a share of the
-	// policy, see [WithLocalShare]) while the Store is unavailable. Clients
-	// stay limited, per instance instead of globally.
-	FailOpen FailureMode = iota
-	// FailClosed denies every request that the Store cannot decide.
-	FailClosed
-)
+	// FailClosed makes the Limiter deny every request the Store cannot
+	// decide (it failed, timed out, or the breaker is open), with
+	// RetryAfter the rest of the breaker's cooldown. By default (false) it
+	// fails open: it decides with per-instance local buckets enforcing
+	// LocalShare of the policy, so clients stay limited, per instance
+	// instead of globally. Either way the Decision says so
+	// (Decision.Fallback), and there is no error.
+	FailClosed bool
 
-// String returns "FailOpen" or "FailClosed".
-func (m FailureMode) String() string {
-	switch m {
-	case FailOpen:
-		return "FailOpen"
-	case FailClosed:
-		return "FailClosed"
-	}
-	return fmt.Sprintf("FailureMode(%d)", int(m))
+	// Timeout bounds the whole wait for the Store per decision (waits for
+	// another request's prefetch included); a call that takes longer
+	// counts as a failure. Default 100 ms: a local Redis answers in well
+	// under a millisecond; 100 ms leaves room for a remote one without
+	// letting an outage stall requests for long.
+	Timeout time.Duration
+
+	// BreakerFailures consecutive failed calls open the circuit breaker
+	// (default 5); it then decides without calling the Store for
+	// BreakerCooldown (default 1 s), then lets one probe call through; a
+	// successful probe closes it, a failed one reopens it.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+
+	// LocalShare is the share of the policy each instance enforces on its
+	// own while failing open, in (0, 1] (default 1, the whole policy). With
+	// N instances, 1/N keeps the global limit close to the policy during an
+	// outage. The local policy is Rate×share and Burst×share rounded down,
+	// at least 1.
+	LocalShare float64
+
+	// Prefetch lets a hot key take up to this many extra tokens from the
+	// Store in the same round trip and spend them locally, in [0, 1000]
+	// (default 0: no prefetch). A key is hot when this instance made a
+	// round trip for it within the time the policy takes to refill
+	// Prefetch+1 tokens. Prefetched tokens are never returned: tokens a
+	// client does not spend are lost, which can under-admit a little;
+	// nothing is ever spent twice. So that no interval can over-admit, an
+	// instance holds them for a limited time: in full for the
+	// StoreResult.Hold the Store reported, then lapsing at the policy's
+	// Rate. Seen globally, the tokens held by instances plus the tokens in
+	// the Store then never exceed Burst, so admissions in any interval T
+	// stay within Burst + Rate×T. SetPolicy drops every prefetched token.
+	Prefetch int
 }
 
-// Defaults for the Store options.
+// Defaults for the zero fields of a StoreConfig.
 const (
-	// DefaultStoreTimeout bounds each Store call. A local Redis answers in
-	// well under a millisecond; 100 ms leaves room for a remote one and a
-	// slow moment without letting an outage stall requests for long.
-	DefaultStoreTimeout = 100 * time.Millisecond
-	// DefaultBreakerFailures is how many consecutive Store failures open
-	// the circuit breaker.
-	DefaultBreakerFailures = 5
-	// DefaultBreakerCooldown is how long the breaker stays open before it
-	// lets one probe request through to the Store.
-	DefaultBreakerCooldown = time.Second
-	// DefaultLocalShare is the share of the policy each instance enforces
-	// on its own while failing open: the whole policy.
-	DefaultLocalShare = 1.0
+	defaultStoreTimeout    = 100 * time.Millisecond
+	defaultBreakerFailures = 5
+	defaultBreakerCooldown = time.Second
 )
 
 type remoteConfig struct {
-	store    Store
-	mode     FailureMode
-	timeout  time.Duration
-	failures int
-	cooldown time.Duration
-	share    float64
-	prefetch int
+	store      Store
+	failClosed bool
+	timeout    time.Duration
+	failures   int
+	cooldown   time.Duration
+	share      float64
+	prefetch   int
 }
 
-func defaultRemoteConfig() remoteConfig {
-	return remoteConfig{
-		mode:     FailOpen,
-		timeout:  DefaultStoreTimeout,
-		failures: DefaultBreakerFailures,
-		cooldown: DefaultBreakerCooldown,
-		share:    DefaultLocalShare,
-	}
-}
-
-// WithStore makes the Limiter decide through s, shared with other Limiters
-// (typically one per instance of a service), instead of in local buckets
-// (default: none, every decision is local). See [Store], and package
-// [github.com/floodgate-go/floodgate/store] for the Redis store and what a
-// Limiter with a Store guarantees when Redis fails. All Limiters sharing a
-// Store must use the same Policy, or distinct key namespaces.
-//
-// With a Store, a decision made by the [FailureMode] instead of the Store
-// has Decision.Fallback set. The deny cache, prefetch leases and
-// fail-open buckets each hold at most MaxKeys keys.
-func WithStore(s Store) Option {
-	return func(c *config) error {
-		if s == nil {
-			return fmt.Errorf("%w: WithStore(nil)", ErrInvalidOption)
+// WithStore makes the Limiter decide through c.Store instead of in local
+// buckets (default: no Store, every decision is local). See [StoreConfig]
+// and [Store]. The deny cache, prefetch leases and fail-open buckets each
+// hold at most MaxKeys keys. An invalid StoreConfig is an error wrapping
+// ErrInvalidOption.
+func WithStore(c StoreConfig) Option {
+	return func(cfg *config) error {
+		rc, err := c.resolve()
+		if err != nil {
+			return err
 		}
-		c.remote.store = s
+		cfg.remote = rc
 		return nil
 	}
 }
 
-// WithFailureMode sets what happens while the Store cannot decide (default
-// FailOpen). It only matters with [WithStore].
-func WithFailureMode(m FailureMode) Option {
-	return func(c *config) error {
-		if m != FailOpen && m != FailClosed {
-			return fmt.Errorf("%w: WithFailureMode(%v)", ErrInvalidOption, m)
-		}
-		c.remote.mode = m
-		return nil
+// resolve checks c and fills in the defaults.
+func (c StoreConfig) resolve() (remoteConfig, error) {
+	switch {
+	case c.Store == nil:
+		return remoteConfig{}, fmt.Errorf("%w: StoreConfig.Store is nil", ErrInvalidOption)
+	case c.Timeout < 0 || c.BreakerFailures < 0 || c.BreakerCooldown < 0:
+		return remoteConfig{}, fmt.Errorf("%w: StoreConfig Timeout %v, BreakerFailures %d, BreakerCooldown %v: none may be negative",
+			ErrInvalidOption, c.Timeout, c.BreakerFailures, c.BreakerCooldown)
+	case !(c.LocalShare >= 0 && c.LocalShare <= 1):
+		return remoteConfig{}, fmt.Errorf("%w: StoreConfig.LocalShare %v: must be in (0, 1]", ErrInvalidOption, c.LocalShare)
+	case c.Prefetch < 0 || c.Prefetch > 1000:
+		return remoteConfig{}, fmt.Errorf("%w: StoreConfig.Prefetch %d: must be in [0, 1000]", ErrInvalidOption, c.Prefetch)
 	}
-}
-
-// WithStoreTimeout bounds each Store call to d (default
-// DefaultStoreTimeout). A call that takes longer counts as a failure. d
-// must be positive.
-func WithStoreTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: WithStoreTimeout(%v): must be positive", ErrInvalidOption, d)
+	or := func(v, def time.Duration) time.Duration {
+		if v == 0 {
+			return def
 		}
-		c.remote.timeout = d
-		return nil
+		return v
 	}
-}
-
-// WithBreaker sets the circuit breaker in front of the Store: it opens
-// after failures consecutive failed calls (default
-// DefaultBreakerFailures), then for cooldown (default
-// DefaultBreakerCooldown) decides without calling the Store, then lets one
-// probe call through; a successful probe closes it, a failed one reopens it
-// for another cooldown. failures must be at least 1 and cooldown positive.
-func WithBreaker(failures int, cooldown time.Duration) Option {
-	return func(c *config) error {
-		if failures < 1 || cooldown <= 0 {
-			return fmt.Errorf("%w: WithBreaker(%d, %v): need failures >= 1 and a positive cooldown",
-				ErrInvalidOption, failures, cooldown)
-		}
-		c.remote.failures, c.remote.cooldown = failures, cooldown
-		return nil
+	rc := remoteConfig{store: c.Store, failClosed: c.FailClosed, timeout: or(c.Timeout, defaultStoreTimeout),
+		failures: c.BreakerFailures, cooldown: or(c.BreakerCooldown, defaultBreakerCooldown), share: c.LocalShare, prefetch: c.Prefetch}
+	if rc.failures == 0 {
+		rc.failures = defaultBreakerFailures
 	}
-}
-
-// WithLocalShare sets the share of the policy that each instance enforces
-// locally while failing open (default DefaultLocalShare). With N instances,
-// a share of 1/N keeps the global limit close to the policy during an
-// outage. The local policy is Rate×share and Burst×share rounded down, at
-// least 1. share must be in (0, 1].
-func WithLocalShare(share float64) Option {
-	return func(c *config) error {
-		if !(share > 0 && share <= 1) {
-			return fmt.Errorf("%w: WithLocalShare(%v): must be in (0, 1]", ErrInvalidOption, share)
-		}
-		c.remote.share = share
-		return nil
+	if rc.share == 0 {
+		rc.share = 1
 	}
-}
-
-// WithPrefetch lets the Limiter take up to n extra tokens from the Store in
-// the same round trip when a key is hot, and spend them locally (default 0:
-// no prefetch). A key is hot when this instance made a round trip for it
-// within the time the policy takes to refill n+1 tokens.
-//
-// Prefetched tokens are never returned: tokens a client does not spend are
-// lost, which can under-admit a little; nothing is ever spent twice. So that
-// no interval can over-admit, an instance holds prefetched tokens for a
-// limited time: in full for the StoreResult.Hold the Store reported (the
-// time the bucket needs to refill what the request found missing), then
-// lapsing at the policy's Rate. Seen globally, the tokens held by instances
-// plus the tokens in the Store then never exceed Burst, so admissions in
-// any interval T stay within Burst + Rate×T. n must be in [0, 1000].
-func WithPrefetch(n int) Option {
-	return func(c *config) error {
-		if n < 0 || n > 1000 {
-			return fmt.Errorf("%w: WithPrefetch(%d): must be in [0, 1000]", ErrInvalidOption, n)
-		}
-		c.remote.prefetch = n
-		return nil
-	}
+	return rc, nil
 }
 
 // localPolicy is p scaled by share for the fail-open buckets.

@@ -117,7 +117,7 @@ func WithIPv6Prefix(bits int) Option {
 // composition such as route+"|"+identity.Key(r). If f returns an error, the
 // request goes to the error handler with an error wrapping ErrUnidentified
 // and f's error; the default handler rejects it with 400 Bad Request. Keys
-// longer than limiter.MaxKeyLen are hashed by the limiter.
+// longer than 64 bytes are hashed by the limiter.
 func WithKeyFunc(f func(*http.Request) (string, error)) Option {
 	return func(c *config) error {
 		if f == nil {

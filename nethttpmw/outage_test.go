@@ -11,18 +11,18 @@ import (
 	"github.com/floodgate-go/floodgate/nethttpmw"
 )
 
-// With its Store down, the limiter's FailureMode decides, and the
-// middleware applies that decision: FailOpen limits with the instance's own
-// buckets, FailClosed denies; neither leaks the error.
+// With its Store down, the limiter's failure mode decides, and the
+// middleware applies that decision: failing open limits with the instance's own
+// buckets, failing closed denies; neither leaks the error.
 func TestStoreOutageFollowsTheFailureMode(t *testing.T) {
 	for _, tc := range []struct {
-		mode limiter.FailureMode
+		mode string
 		want []int
 	}{
-		{limiter.FailOpen, []int{200, 200, 429}},
-		{limiter.FailClosed, []int{429, 429, 429}},
+		{"fail open", []int{200, 200, 429}},
+		{"fail closed", []int{429, 429, 429}},
 	} {
-		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(storetesting.Down{}), limiter.WithFailureMode(tc.mode))
+		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(limiter.StoreConfig{Store: storetesting.Down{}, FailClosed: tc.mode == "fail closed"}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -86,7 +86,7 @@ func BenchmarkRedis(b *testing.B) {
 			name = "Allow/parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			l := newLimiter(b, generous, freshStore(b, client))
+			l := newLimiter(b, generous, limiter.StoreConfig{Store: freshStore(b, client)})
 			run(b, par, func(i int) bool { return allow(b, l, benchKeys[i%len(benchKeys)]) })
 			report(b, l, 1, 1)
 		})
@@ -94,7 +94,7 @@ func BenchmarkRedis(b *testing.B) {
 	// One client flooding at far above its rate of 100/s: the deny cache
 	// answers almost everything.
 	b.Run("Allow/flood", func(b *testing.B) {
-		l := newLimiter(b, limiter.Policy{Rate: 100, Burst: 10}, freshStore(b, client))
+		l := newLimiter(b, limiter.Policy{Rate: 100, Burst: 10}, limiter.StoreConfig{Store: freshStore(b, client)})
 		run(b, true, func(int) bool { return allow(b, l, "flooder") })
 		report(b, l, 0, 2)
 	})
@@ -103,7 +103,7 @@ func BenchmarkRedis(b *testing.B) {
 	// tokens accumulated takes up to 64 of them at once.
 	for _, prefetch := range []int{0, 64} {
 		b.Run("Allow/hot-key/prefetch="+strconv.Itoa(prefetch), func(b *testing.B) {
-			l := newLimiter(b, limiter.Policy{Rate: 1e5, Burst: 100}, freshStore(b, client), limiter.WithPrefetch(prefetch))
+			l := newLimiter(b, limiter.Policy{Rate: 1e5, Burst: 100}, limiter.StoreConfig{Store: freshStore(b, client), Prefetch: prefetch})
 			run(b, true, func(int) bool { return allow(b, l, "hot") })
 			want := 2.0
 			if prefetch > 0 {

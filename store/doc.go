@@ -8,8 +8,8 @@
 //	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 //	s, err := store.NewRedis(client)
 //	if err != nil { … }
-//	l, err := limiter.New(limiter.PerSecond(100), limiter.WithStore(s),
-//		limiter.WithFailureMode(limiter.FailOpen), limiter.WithLocalShare(1.0/3))
+//	l, err := limiter.New(limiter.PerSecond(100),
+//		limiter.WithStore(limiter.StoreConfig{Store: s, LocalShare: 1.0 / 3}))
 //
 // # The script
 //
@@ -58,19 +58,19 @@
 //     the moment Redis would next admit it, measured from when the request
 //     was sent. A flooding client costs about one round trip per retry
 //     window and instance, not one per request.
-//   - Prefetch leases ([limiter.WithPrefetch]): for a key this instance
-//     alone requests at about its full rate, one round trip takes several
-//     tokens and spends them locally. Tokens never come back; they lapse
-//     (see WithPrefetch) so no interval over-admits; the cost is a little
+//   - Prefetch leases ([limiter.StoreConfig].Prefetch): for a key this
+//     instance alone requests at about its full rate, one round trip takes
+//     several tokens and spends them locally. Tokens never come back; they
+//     lapse so no interval over-admits; the cost is a little
 //     under-admission, never over-admission.
-//   - A circuit breaker and a per-call timeout ([limiter.WithStoreTimeout],
-//     default 100 ms; [limiter.WithBreaker], default 5 failures and a 1 s
-//     cooldown). A failed or timed-out call, and every call while the
-//     breaker is open, is decided by the FailureMode, and the Decision
-//     says so (Fallback; there is no error, an error means no decision):
-//     FailOpen admits from per-instance local buckets scaled by
-//     [limiter.WithLocalShare]; FailClosed denies, with RetryAfter the rest
-//     of the cooldown. After the cooldown one probe call goes to Redis; if
+//   - A timeout on the whole wait for Redis and a circuit breaker
+//     ([limiter.StoreConfig] Timeout, default 100 ms; BreakerFailures and
+//     BreakerCooldown, default 5 failures and 1 s). A failed or timed-out
+//     call, and every call while the breaker is open, is decided by the
+//     failure mode, and the Decision says so (Fallback; there is no error,
+//     an error means no decision): failing open admits from per-instance
+//     local buckets scaled by LocalShare; with FailClosed it denies, with
+//     RetryAfter the rest of the cooldown. After the cooldown one probe call goes to Redis; if
 //     it succeeds, decisions come from Redis again.
 //
 // Across instances, admissions for a key in any interval T stay within

@@ -25,7 +25,7 @@ func TestSetPolicyDropsLeasesRedis(t *testing.T) {
 	high, low := limiter.Policy{Rate: 1000, Burst: 1000}, limiter.Policy{Rate: 5, Burst: 2}
 	var ls []*limiter.Limiter
 	for range 3 {
-		ls = append(ls, newLimiter(t, high, s, limiter.WithPrefetch(64), limiter.WithStoreTimeout(5*time.Second)))
+		ls = append(ls, newLimiter(t, high, limiter.StoreConfig{Store: s, Prefetch: 64, Timeout: 5 * time.Second}))
 	}
 	// Hot below the rate, so that the bucket stays full and every round
 	// trip brings a lease of 64 tokens, held for about (64+1)/Rate and then
@@ -70,7 +70,7 @@ func TestRetryAfterHonestRedis(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, Protocol: 2})
 	t.Cleanup(func() { client.Close() })
 	p := limiter.Policy{Rate: 100, Burst: 10}
-	l := newLimiter(t, p, freshStore(t, client), limiter.WithStoreTimeout(time.Second))
+	l := newLimiter(t, p, limiter.StoreConfig{Store: freshStore(t, client), Timeout: time.Second})
 	ctx := context.Background()
 	for round := range 5 {
 		key := "client-" + string(rune('a'+round))

@@ -29,8 +29,8 @@ func ExampleNewRedis() {
 	}
 	// Every instance of the service builds the same limiter on the same
 	// Redis; the limit of 2 per minute holds across all of them.
-	l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(s),
-		limiter.WithFailureMode(limiter.FailOpen), limiter.WithLocalShare(1.0/3))
+	l, err := limiter.New(limiter.PerMinute(2),
+		limiter.WithStore(limiter.StoreConfig{Store: s, LocalShare: 1.0 / 3})) // fail open, a third each
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -23,9 +23,10 @@ import (
 // test itself. They measure real time where nothing else will do (an
 // outage, a slow network), and keep it short.
 
-func newLimiter(t testing.TB, p limiter.Policy, s limiter.Store, opts ...limiter.Option) *limiter.Limiter {
+// newLimiter returns a Limiter on c's Store, closed at the end of the test.
+func newLimiter(t testing.TB, p limiter.Policy, c limiter.StoreConfig, opts ...limiter.Option) *limiter.Limiter {
 	t.Helper()
-	l, err := limiter.New(p, append([]limiter.Option{limiter.WithStore(s)}, opts...)...)
+	l, err := limiter.New(p, append([]limiter.Option{limiter.WithStore(c)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestExactAcrossInstances(t *testing.T) {
 			for range 3 {
 				// A generous timeout: this test is about exactness, and a
 				// fail-open fallback (on a machine slowed by -race) is not.
-				ls = append(ls, newLimiter(t, p, s, limiter.WithPrefetch(prefetch), limiter.WithStoreTimeout(5*time.Second)))
+				ls = append(ls, newLimiter(t, p, limiter.StoreConfig{Store: s, Prefetch: prefetch, Timeout: 5 * time.Second}))
 			}
 			// Warm up: dial the pool's connections and load the script, or
 			// the measured bucket sits full (refill wasted) while they dial.
@@ -144,7 +145,7 @@ func commandCalls(t *testing.T, c *redis.Client) int64 {
 func TestDenyCacheRoundTrips(t *testing.T) {
 	srv := redistest.Start(t)
 	client := newClient(t, srv.Addr())
-	l := newLimiter(t, limiter.Policy{Rate: 10, Burst: 5}, freshStore(t, client))
+	l := newLimiter(t, limiter.Policy{Rate: 10, Burst: 5}, limiter.StoreConfig{Store: freshStore(t, client)})
 	if _, err := l.Allow(context.Background(), "warm-up"); err != nil { // loads the script: EVALSHA fails once, EVAL follows
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestDenyCacheRoundTrips(t *testing.T) {
 }
 
 // Redis dies mid-run and comes back on the same port: every call returns
-// within the timeout (plus scheduling slack), FailOpen admits from local
+// within the timeout (plus scheduling slack), failing open admits from local
 // buckets and FailClosed denies, both saying so (Decision.Fallback); the
 // breaker opens; after the restart decisions come from Redis again,
 // without restarting anything.
@@ -187,9 +188,10 @@ func TestOutage(t *testing.T) {
 	s := freshStore(t, client)
 	const timeout = 100 * time.Millisecond
 	p := limiter.Policy{Rate: 1000, Burst: 1000}
-	opts := []limiter.Option{limiter.WithStoreTimeout(timeout), limiter.WithBreaker(3, 200*time.Millisecond)}
-	open := newLimiter(t, p, s, append(opts, limiter.WithFailureMode(limiter.FailOpen), limiter.WithLocalShare(0.5))...)
-	closed := newLimiter(t, p, s, append(opts, limiter.WithFailureMode(limiter.FailClosed))...)
+	c := limiter.StoreConfig{Store: s, Timeout: timeout, BreakerFailures: 3, BreakerCooldown: 200 * time.Millisecond}
+	openC, closedC := c, c
+	openC.LocalShare, closedC.FailClosed = 0.5, true
+	open, closed := newLimiter(t, p, openC), newLimiter(t, p, closedC)
 
 	type result struct {
 		allowed, fallback bool
@@ -271,8 +273,8 @@ func TestSlowRedis(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, Protocol: 2, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	const timeout = 50 * time.Millisecond
-	l := newLimiter(t, limiter.PerSecond(1000), freshStore(t, client),
-		limiter.WithStoreTimeout(timeout), limiter.WithBreaker(2, 100*time.Millisecond))
+	l := newLimiter(t, limiter.PerSecond(1000), limiter.StoreConfig{Store: freshStore(t, client),
+		Timeout: timeout, BreakerFailures: 2, BreakerCooldown: 100 * time.Millisecond})
 	ctx := context.Background()
 	if _, err := l.Allow(ctx, "k"); err != nil {
 		t.Fatal(err)
@@ -317,7 +319,7 @@ func TestHostileKeysAndReset(t *testing.T) {
 	srv := redistest.Start(t)
 	s := freshStore(t, newClient(t, srv.Addr()))
 	p := limiter.PerHour(1)
-	a, b := newLimiter(t, p, s), newLimiter(t, p, s)
+	a, b := newLimiter(t, p, limiter.StoreConfig{Store: s}), newLimiter(t, p, limiter.StoreConfig{Store: s})
 	ctx := context.Background()
 	for i, k := range storetest.HostileKeys {
 		if d, err := a.Allow(ctx, k); err != nil || !d.Allowed {
@@ -347,7 +349,7 @@ func TestCluster(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	s := freshStore(t, client)
 	p := limiter.PerHour(5)
-	ls := []*limiter.Limiter{newLimiter(t, p, s), newLimiter(t, p, s)}
+	ls := []*limiter.Limiter{newLimiter(t, p, limiter.StoreConfig{Store: s}), newLimiter(t, p, limiter.StoreConfig{Store: s})}
 	ctx := context.Background()
 	masters := map[string]bool{}
 	for i := range 30 {
@@ -400,7 +402,7 @@ func TestLimiterNoLeakRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := limiter.New(limiter.PerSecond(10), limiter.WithStore(s), limiter.WithPrefetch(4))
+	l, err := limiter.New(limiter.PerSecond(10), limiter.WithStore(limiter.StoreConfig{Store: s, Prefetch: 4}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,11 @@ import (
 //
 // Without prefetch, every decision the Store path makes (the deny cache
 // included) equals the oracle's: Allowed, Remaining when admitted, and
-// RetryAfter within 1µs+1ns when denied. With WithPrefetch(8), leases may
+// RetryAfter within 1µs+1ns when denied. With Prefetch 8, leases may
 // under-admit, never over-admit: an admission must be one the oracle makes,
 // and the oracle follows only our admissions. In both, every key's
 // admissions stay within Burst + Rate×T in every window, with the new
-// policy for windows after a SetPolicy. Decisions made by the FailureMode
+// policy for windows after a SetPolicy. Decisions made by the failure mode
 // (Decision.Fallback) are checked only to be denials under
 // FailClosed, and are left out of the oracle and the bound.
 func TestLimiterModel(t *testing.T) {
@@ -116,17 +116,17 @@ func (c *clockStore) Refund(ctx context.Context, key string, req limiter.StoreRe
 }
 
 type storeRun struct {
-	t        *testing.T
-	rng      *rand.Rand
-	seed     uint64
-	step     int
-	call     string
-	prefetch bool
-	mode     limiter.FailureMode
-	subs     []*storeSubject
-	slow     *limiter.Limiter
-	slowS    *clockStore
-	ledgers  []*ratemodel.Ledger
+	t          *testing.T
+	rng        *rand.Rand
+	seed       uint64
+	step       int
+	call       string
+	prefetch   bool
+	failClosed bool
+	subs       []*storeSubject
+	slow       *limiter.Limiter
+	slowS      *clockStore
+	ledgers    []*ratemodel.Ledger
 }
 
 type storeSubject struct {
@@ -149,21 +149,21 @@ func lmPolicy(rng *rand.Rand) limiter.Policy {
 
 func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch bool) *storeRun {
 	r := &storeRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 11)), prefetch: prefetch}
-	r.mode = limiter.FailureMode(r.rng.IntN(2))
+	r.failClosed = r.rng.IntN(2) == 1
 	client := newClient(t, m.Addr())
-	opts := []limiter.Option{limiter.WithFailureMode(r.mode), limiter.WithBreaker(1<<30, time.Second)}
+	prefetchN := 0
 	if prefetch {
-		opts = append(opts, limiter.WithPrefetch(8))
+		prefetchN = 8
 	}
 	for _, name := range []string{"l0", "l1"} {
 		cs := &clockStore{s: freshStore(t, client), m: m}
 		p := lmPolicy(r.rng)
-		l := newLimiter(t, p, cs, opts...)
+		l := newLimiter(t, p, limiter.StoreConfig{Store: cs, FailClosed: r.failClosed, BreakerFailures: 1 << 30, Prefetch: prefetchN})
 		r.subs = append(r.subs, &storeSubject{name: name, l: l, cs: cs, p: p, keys: map[string]*ratemodel.Oracle{}, loose: map[string]bool{}})
 	}
 	r.slowS = &clockStore{s: freshStore(t, client), m: m}
-	r.slow = newLimiter(t, limiter.Policy{Rate: 1000, Burst: 1000}, r.slowS,
-		limiter.WithFailureMode(limiter.FailClosed), limiter.WithStoreTimeout(time.Hour), limiter.WithBreaker(1<<30, time.Second))
+	r.slow = newLimiter(t, limiter.Policy{Rate: 1000, Burst: 1000},
+		limiter.StoreConfig{Store: r.slowS, FailClosed: true, Timeout: time.Hour, BreakerFailures: 1 << 30})
 	return r
 }
 
@@ -246,7 +246,7 @@ func (r *storeRun) allowN(s *storeSubject, key string, n int) limiter.Decision {
 		if !s.cs.fail {
 			r.fatalf("got a Fallback decision %+v with the Store up", d)
 		}
-		if r.mode == limiter.FailClosed && d.Allowed {
+		if r.failClosed && d.Allowed {
 			r.fatalf("got Allowed true under FailClosed, want false")
 		}
 		return d

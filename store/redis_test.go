@@ -270,7 +270,7 @@ func TestCompositeRefund(t *testing.T) {
 		t.Cleanup(func() { l.Close() })
 		return l
 	}
-	perIP := newL(limiter.PerMinute(10), limiter.WithStore(s))
+	perIP := newL(limiter.PerMinute(10), limiter.WithStore(limiter.StoreConfig{Store: s}))
 	perKey := newL(limiter.PerMinute(1))
 	ctx := context.Background()
 	for i := range 6 {
@@ -283,7 +283,7 @@ func TestCompositeRefund(t *testing.T) {
 		}
 	}
 	// Another instance on the same Redis sees 9 tokens: 1 spent, 5 refunded.
-	other := newL(limiter.PerMinute(10), limiter.WithStore(s))
+	other := newL(limiter.PerMinute(10), limiter.WithStore(limiter.StoreConfig{Store: s}))
 	d, err := other.Allow(ctx, "198.51.100.1")
 	if err != nil || d.Remaining != 8 {
 		t.Fatalf("another instance: %+v, %v; want Remaining 8 (the denied requests were refunded)", d, err)

@@ -91,8 +91,8 @@ func slowRefund(t *testing.T, s limiter.Store) []admission {
 	p := limiter.Policy{Rate: 100, Burst: 10}
 	// Generous timeouts: a fail-open fallback on a loaded machine is not
 	// what this is about.
-	perIP := newLimiter(t, p, s, limiter.WithStoreTimeout(5*time.Second))
-	perKey := newLimiter(t, limiter.PerSecond(1), slowDeny{150 * time.Millisecond}, limiter.WithStoreTimeout(5*time.Second))
+	perIP := newLimiter(t, p, limiter.StoreConfig{Store: s, Timeout: 5 * time.Second})
+	perKey := newLimiter(t, limiter.PerSecond(1), limiter.StoreConfig{Store: slowDeny{150 * time.Millisecond}, Timeout: 5 * time.Second})
 	ctx := context.Background()
 	start := time.Now()
 	var wg sync.WaitGroup

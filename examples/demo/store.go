@@ -43,5 +43,5 @@ func sharedStore(cfg config) (*shared, error) {
 		client.Close()
 		stopEmbedded()
 	}
-	return &shared{opts: []limiter.Option{limiter.WithStore(s)}, describe: describe, close: closeAll}, nil
+	return &shared{opts: []limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: s})}, describe: describe, close: closeAll}, nil
 }

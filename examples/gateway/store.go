@@ -26,7 +26,8 @@ func storeOptions(addr string) (ipOpts, planOpts []limiter.Option, closeStore fu
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, client.Close())
 	}
-	// FailOpen (the default): during a Redis outage each instance enforces
-	// the limits on its own.
-	return []limiter.Option{limiter.WithStore(ipStore)}, []limiter.Option{limiter.WithStore(planStore)}, func() { client.Close() }, nil
+	// Failing open (the default): during a Redis outage each instance
+	// enforces the limits on its own.
+	return []limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: ipStore})},
+		[]limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: planStore})}, func() { client.Close() }, nil
 }

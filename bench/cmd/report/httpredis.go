@@ -82,7 +82,7 @@ func writeHeadlineRedis(w writer, r *report) {
 		w("Redis: not measured: %s.\n\n", r.Redis.Omitted)
 		return
 	}
-	w("Redis tier, against one real redis-server on loopback: median ns per decision (each peer ÷ floodgate), allocations per decision, and Redis round trips per admitted request for a client flooding at 100× its rate and for a hot key (floodgate with WithPrefetch(64)) ([details](#redis)).\n\n")
+	w("Redis tier, against one real redis-server on loopback: median ns per decision (each peer ÷ floodgate), allocations per decision, and Redis round trips per admitted request for a client flooding at 100× its rate and for a hot key (floodgate with Prefetch 64) ([details](#redis)).\n\n")
 	w("| implementation | serial ns/op | parallel ns/op | allocs/op | flood: round trips per admitted | hot key: round trips per admitted |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, im := range bench.RedisImpls() {
 		name := im.Name
