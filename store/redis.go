@@ -67,20 +67,24 @@ type policyArgs struct {
 	rate, burst any // strings, boxed once
 }
 
-// A RedisOption configures a Redis in NewRedis.
-type RedisOption func(*Redis) error
+// An Option configures a Redis in NewRedis.
+type Option func(*config) error
+
+type config struct {
+	prefix string
+}
 
 // WithPrefix sets the namespace of the store's keys (default
 // DefaultPrefix): a bucket lives at prefix + ":r:" + key, or prefix +
 // ":h:" + the key's SHA-256 in hex (see NewRedis). Limiters that enforce
 // different policies must use different prefixes. The prefix must be 1 to
 // 128 bytes long.
-func WithPrefix(prefix string) RedisOption {
-	return func(r *Redis) error {
+func WithPrefix(prefix string) Option {
+	return func(c *config) error {
 		if len(prefix) < 1 || len(prefix) > 128 {
 			return fmt.Errorf("%w: WithPrefix: length %d is outside [1, 128]", ErrInvalidOption, len(prefix))
 		}
-		r.prefix = prefix
+		c.prefix = prefix
 		return nil
 	}
 }
@@ -107,7 +111,7 @@ func WithPrefix(prefix string) RedisOption {
 // ':', '{' or '}') is stored as its SHA-256 digest under a different
 // marker, so no client key can reach another namespace, another key's
 // bucket or a Cluster hash tag.
-func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error) {
+func NewRedis(client redis.UniversalClient, opts ...Option) (*Redis, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
@@ -120,16 +124,16 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error)
 		return nil, fmt.Errorf("%w: the client's options must set ContextTimeoutEnabled: true, "+
 			"or a slow Redis holds requests for its ReadTimeout instead of the store timeout", ErrInvalidOption)
 	}
-	r := &Redis{client: client, prefix: DefaultPrefix}
+	c := config{prefix: DefaultPrefix}
 	for _, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("%w: nil RedisOption", ErrInvalidOption)
+			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
 		}
-		if err := o(r); err != nil {
+		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
-	return r, nil
+	return &Redis{client: client, prefix: c.prefix}, nil
 }
 
 // contextTimeouts reports whether client honours context deadlines, read
