@@ -79,7 +79,7 @@ type Sweeper struct {
 // error, not a run-time condition.
 //
 // Kicked passes are spaced by a cooldown that keeps them to about a tenth of
-// one core: ten times the last pass's duration, at least MinCooldown and at
+// one core: ten times the last pass's duration, at least 1 ms and at
 // most interval/10. A small table under a key spray is thus swept every
 // millisecond or so, and a table of a million keys every few hundred
 // milliseconds; a caller that kicks on every request costs one pass per
@@ -127,13 +127,13 @@ func (s *Sweeper) run() {
 	}
 }
 
-// MinCooldown is the least time between two kicked passes.
-const MinCooldown = time.Millisecond
+// minCooldown is the least time between two kicked passes.
+const minCooldown = time.Millisecond
 
 // cooldownAfter is the wait before the next kicked pass, after a pass that
-// took d: ten times d, within [MinCooldown, interval/10].
+// took d: ten times d, within [minCooldown, interval/10].
 func (s *Sweeper) cooldownAfter(d time.Duration) time.Duration {
-	return max(min(10*d, s.cooldown), min(MinCooldown, s.cooldown))
+	return max(min(10*d, s.cooldown), min(minCooldown, s.cooldown))
 }
 
 // Kick asks for an early pass, for example because the table is full. It
