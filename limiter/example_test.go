@@ -22,7 +22,7 @@ func Example() {
 	for i := range 4 {
 		d, err := l.Allow(ctx, "198.51.100.7")
 		if err != nil {
-			panic(err) // only a closed limiter or an invalid cost gets here
+			panic(err) // no decision: a closed limiter, an invalid cost, a nil ctx
 		}
 		fmt.Printf("request %d: allowed=%v remaining=%d retry after ~%ds\n",
 			i+1, d.Allowed, d.Remaining, int(d.RetryAfter.Round(1e9).Seconds()))
@@ -163,4 +163,28 @@ func ExampleLimiter_Stats() {
 	s := l.Stats()
 	fmt.Println(s.Keys, s.Allowed, s.Denied)
 	// Output: 1 1 1
+}
+
+// Queue outbound calls instead of failing them: a client of a third-party
+// API with its own limit waits its turn, in order, and never past its
+// context's deadline.
+func ExampleLimiter_Wait() {
+	upstream, err := limiter.New(limiter.Policy{Rate: 1000, Burst: 2}) // the API's limit
+	if err != nil {
+		panic(err)
+	}
+	defer upstream.Close()
+	ctx := context.Background()
+	for range 4 { // two at once, then one a millisecond
+		if err := upstream.Wait(ctx, "api.example.com"); err != nil {
+			panic(err) // ctx ended, or the wait would pass its deadline
+		}
+		// … make the call
+	}
+	// A wait longer than the time left fails at once, reserving nothing.
+	short, cancel := context.WithTimeout(ctx, 0)
+	defer cancel()
+	err = upstream.WaitN(short, "api.example.com", 2)
+	fmt.Println(err != nil)
+	// Output: true
 }

@@ -48,3 +48,40 @@ func ExampleNewRedis() {
 	// true 0
 	// false 0
 }
+
+// When Redis is down, the limiter keeps deciding: its failure mode does
+// (here the default, failing open to this instance's own buckets), and the
+// Decision says so. An error would mean that no decision was made.
+func ExampleNewRedis_outage() {
+	m, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer client.Close()
+	s, err := store.NewRedis(client)
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(limiter.StoreConfig{Store: s}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+
+	d, _ := l.Allow(context.Background(), "192.0.2.1")
+	fmt.Println("Redis up:  ", d.Allowed, d.Fallback)
+	m.Close() // Redis goes away
+	for range 3 {
+		d, err := l.Allow(context.Background(), "192.0.2.1")
+		if err != nil {
+			log.Fatal(err) // never for an outage
+		}
+		fmt.Println("Redis down:", d.Allowed, d.Fallback)
+	}
+	// Output:
+	// Redis up:   true false
+	// Redis down: true true
+	// Redis down: true true
+	// Redis down: false true
+}
