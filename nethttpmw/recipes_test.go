@@ -77,7 +77,7 @@ func ExampleWithKeyFunc() {
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		fmt.Println(strings.TrimSpace(key+" "+fmt.Sprint(w.Code)))
+		fmt.Println(strings.TrimSpace(key + " " + fmt.Sprint(w.Code)))
 	}
 	// Output:
 	// alpha 200
