@@ -67,51 +67,56 @@ var (
 type clockStore struct {
 	s      limiter.Store
 	m      *miniredis.Miniredis
+	clock  *runClock
 	delay  time.Duration
 	fail   bool
 	during func() // if set, run halfway through the delay
 }
 
-// lmClock is the miniredis clock the clockStores share: sync moves it to
-// the bubble's time, expiring keys as real time would.
-var lmClock struct {
+var errDown = errors.New("clockStore: failing on purpose")
+
+// A runClock moves one run's miniredis clock to the bubble's time,
+// expiring keys as real time would (FastForward). Each run has its own: a
+// run starts at the bubble's epoch, earlier than where the last run left a
+// shared clock, and keys must still expire from its first step on.
+type runClock struct {
 	mu   sync.Mutex
+	m    *miniredis.Miniredis
 	last time.Time
 }
 
-func syncClock(m *miniredis.Miniredis) {
-	lmClock.mu.Lock()
-	defer lmClock.mu.Unlock()
+func (c *runClock) sync() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := time.Now()
-	m.SetTime(now)
-	if d := now.Sub(lmClock.last); !lmClock.last.IsZero() && d > 0 {
-		m.FastForward(d)
+	c.m.SetTime(now)
+	if d := now.Sub(c.last); !c.last.IsZero() && d > 0 {
+		c.m.FastForward(d)
 	}
-	lmClock.last = now
+	c.last = now
 }
 
-var errDown = errors.New("clockStore: failing on purpose")
-
 func (c *clockStore) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
-	time.Sleep(c.delay / 2)
+	half := (c.delay / 2).Truncate(time.Microsecond) // whole microseconds, Redis TIME's resolution
+	time.Sleep(half)
 	if c.during != nil {
 		c.during()
 	}
-	time.Sleep(c.delay - c.delay/2)
+	time.Sleep(c.delay - half)
 	if c.fail {
 		return limiter.StoreResult{}, errDown
 	}
-	syncClock(c.m)
+	c.clock.sync()
 	return c.s.Take(ctx, key, req)
 }
 
 func (c *clockStore) Reset(ctx context.Context, key string) error {
-	syncClock(c.m)
+	c.clock.sync()
 	return c.s.Reset(ctx, key)
 }
 
 func (c *clockStore) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
-	syncClock(c.m)
+	c.clock.sync()
 	return c.s.Refund(ctx, key, req, at)
 }
 
@@ -123,6 +128,7 @@ type storeRun struct {
 	call       string
 	prefetch   bool
 	failClosed bool
+	clock      *runClock
 	subs       []*storeSubject
 	slow       *limiter.Limiter
 	slowS      *clockStore
@@ -148,7 +154,7 @@ func lmPolicy(rng *rand.Rand) limiter.Policy {
 }
 
 func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch bool) *storeRun {
-	r := &storeRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 11)), prefetch: prefetch}
+	r := &storeRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 11)), prefetch: prefetch, clock: &runClock{m: m}}
 	r.failClosed = r.rng.IntN(2) == 1
 	client := newClient(t, m.Addr())
 	prefetchN := 0
@@ -156,12 +162,12 @@ func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch boo
 		prefetchN = 8
 	}
 	for _, name := range []string{"l0", "l1"} {
-		cs := &clockStore{s: freshStore(t, client), m: m}
+		cs := &clockStore{s: freshStore(t, client), m: m, clock: r.clock}
 		p := lmPolicy(r.rng)
 		l := newLimiter(t, p, limiter.StoreConfig{Store: cs, FailClosed: r.failClosed, BreakerFailures: 1 << 30, Prefetch: prefetchN})
 		r.subs = append(r.subs, &storeSubject{name: name, l: l, cs: cs, p: p, keys: map[string]*ratemodel.Oracle{}, loose: map[string]bool{}})
 	}
-	r.slowS = &clockStore{s: freshStore(t, client), m: m}
+	r.slowS = &clockStore{s: freshStore(t, client), m: m, clock: r.clock}
 	r.slow = newLimiter(t, limiter.Policy{Rate: 1000, Burst: 1000},
 		limiter.StoreConfig{Store: r.slowS, FailClosed: true, Timeout: time.Hour, BreakerFailures: 1 << 30})
 	return r
@@ -236,7 +242,7 @@ func (r *storeRun) stepOnce() {
 // allowN runs AllowN and checks it (see TestLimiterModel).
 func (r *storeRun) allowN(s *storeSubject, key string, n int) limiter.Decision {
 	r.call = fmt.Sprintf("%s.AllowN(%q, %d) (store failing: %v)", s.name, key[:min(len(key), 8)], n, s.cs.fail)
-	syncClock(s.cs.m)
+	r.clock.sync()
 	r.refresh(s, key)
 	d, err := s.l.AllowN(context.Background(), key, n)
 	if err != nil {
@@ -370,7 +376,7 @@ func (r *storeRun) allowAll() {
 	}
 	call := "AllowAll(" + strings.Join(desc, ", ") + ")"
 	start := time.Now()
-	syncClock(r.slowS.m)
+	r.clock.sync()
 	for _, m := range lims {
 		if m.s != nil {
 			r.refresh(m.s, m.key)
