@@ -123,7 +123,11 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if gate == nil {
 		gate = s.gates[perIPName]
 	}
-	if err != nil { // a Redis outage in fail-closed mode, or a reload racing this request
+	// An error means that no decision was made: a limiter closed by a
+	// reload racing this request, or the client gone before Redis
+	// answered. A Redis outage is not an error: the failure mode decided
+	// (d.Fallback), and its decision is applied below like any other.
+	if err != nil {
 		gate.WriteError(w, err)
 		return
 	}

@@ -92,7 +92,7 @@ func TestGatewayCompositeLimits(t *testing.T) {
 		{"local", func(*testing.T) ([]limiter.Option, []limiter.Option) { return nil, nil }},
 		{"redis", func(t *testing.T) ([]limiter.Option, []limiter.Option) {
 			m := miniredis.RunT(t)
-			ip, plan, closeStore, err := storeOptions(m.Addr())
+			ip, plan, closeStore, err := storeOptions(m.Addr(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,22 +149,31 @@ func TestGatewayStats(t *testing.T) {
 	gw, srv := startGateway(t, testConfig, nil, nil)
 	get(t, srv, "")
 	get(t, srv, "")
+	got := gatewayStats(t, gw)
+	// The second request was denied by its plan: the per-IP admission it
+	// got first was given back, and counts as denied, not allowed.
+	if got.PerIP.Allowed != 1 || got.PerIP.Denied != 1 || got.Plans["anonymous"].Allowed != 1 || got.Plans["anonymous"].Denied != 1 {
+		t.Fatalf("stats %+v", got)
+	}
+}
+
+type stats struct {
+	PerIP limiter.Stats            `json:"per-ip"`
+	Plans map[string]limiter.Stats `json:"plans"`
+}
+
+// gatewayStats returns gw's counters as /debug/vars shows them.
+func gatewayStats(t *testing.T, gw *gateway) stats {
+	t.Helper()
 	b, err := json.Marshal(gw.stats())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct {
-		PerIP limiter.Stats            `json:"per-ip"`
-		Plans map[string]limiter.Stats `json:"plans"`
-	}
+	var got stats
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	// The second request was denied by its plan: the per-IP admission it
-	// got first was given back, and counts as denied, not allowed.
-	if got.PerIP.Allowed != 1 || got.PerIP.Denied != 1 || got.Plans["anonymous"].Allowed != 1 || got.Plans["anonymous"].Denied != 1 {
-		t.Fatalf("stats %s", b)
-	}
+	return got
 }
 
 func TestLoadConfigRejectsBadFiles(t *testing.T) {

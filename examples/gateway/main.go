@@ -39,14 +39,15 @@ func main() {
 	upstream := flag.String("upstream", "", "upstream URL (default: a built-in upstream on 127.0.0.1)")
 	plansFile := flag.String("plans", "", "plans file, reloaded on SIGHUP (default: built-in plans)")
 	redisAddr := flag.String("redis", "", "Redis host:port: share the limits with every instance using it")
+	failClosed := flag.Bool("fail-closed", false, "while Redis cannot decide, deny every request (default: each instance enforces the limits on its own)")
 	trust := flag.String("trust", "", "comma-separated CIDRs of trusted proxies in front of the gateway")
 	flag.Parse()
-	if err := run(*addr, *upstream, *plansFile, *redisAddr, *trust); err != nil {
+	if err := run(*addr, *upstream, *plansFile, *redisAddr, *failClosed, *trust); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, upstream, plansFile, redisAddr, trust string) error {
+func run(addr, upstream, plansFile, redisAddr string, failClosed bool, trust string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -70,7 +71,7 @@ func run(addr, upstream, plansFile, redisAddr, trust string) error {
 	if err != nil {
 		return err
 	}
-	ipOpts, planOpts, closeStore, err := storeOptions(redisAddr)
+	ipOpts, planOpts, closeStore, err := storeOptions(redisAddr, failClosed)
 	if err != nil {
 		return err
 	}
