@@ -98,27 +98,29 @@ func (g *gateway) Reload(c *config) error {
 	return g.install(c)
 }
 
+// ServeHTTP limits every request before anything else is done with it. A
+// request with an unknown API key is charged to the per-IP limit alone and
+// then refused (401): guessing keys spends the guesser's own tokens, and
+// ends in 429s.
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := g.state.Load()
 	ip := g.id.Key(r)
+	limits := [2]limiter.Limit{{Name: perIPName, Limiter: g.perIP, Key: ip}}
 	plan, key := anonymous, ip
 	if apiKey := r.Header.Get("X-API-Key"); apiKey != "" {
-		p, ok := s.keys[apiKey]
+		plan, key = s.keys[apiKey], apiKey // plan is "" for an unknown key
+	}
+	n := 1
+	if plan != "" {
+		planLimiter, ok := g.plans.Limiter(plan)
 		if !ok {
-			http.Error(w, "unknown API key", http.StatusUnauthorized)
+			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return
 		}
-		plan, key = p, apiKey
+		limits[1] = limiter.Limit{Name: plan, Limiter: planLimiter, Key: plan + "/" + key} // plans share one key space in Redis
+		n = 2
 	}
-	planLimiter, ok := g.plans.Limiter(plan)
-	if !ok {
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		return
-	}
-	d, err := limiter.AllowAll(r.Context(),
-		limiter.Limit{Name: perIPName, Limiter: g.perIP, Key: ip},
-		limiter.Limit{Name: plan, Limiter: planLimiter, Key: plan + "/" + key}, // plans share one key space in Redis
-	)
+	d, err := limiter.AllowAll(r.Context(), limits[:n]...)
 	gate := s.gates[d.Tightest]
 	if gate == nil {
 		gate = s.gates[perIPName]
@@ -133,6 +135,10 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if gate.Apply(r, w.Header(), d.Decision) {
 		gate.WriteDenied(w)
+		return
+	}
+	if plan == "" {
+		http.Error(w, "unknown API key", http.StatusUnauthorized)
 		return
 	}
 	g.proxy.ServeHTTP(w, r)

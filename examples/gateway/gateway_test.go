@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -110,10 +112,32 @@ func TestGatewayCompositeLimits(t *testing.T) {
 			wantStatus(t, get(t, srv, "pro-key"), http.StatusOK, "per-ip")
 			wantStatus(t, get(t, srv, "pro-key"), http.StatusOK, "per-ip")
 			wantStatus(t, get(t, srv, "pro-key"), http.StatusTooManyRequests, "per-ip") // 3 per IP in all
-			if resp := get(t, srv, "stolen-key"); resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("unknown API key: status %d, want 401", resp.StatusCode)
-			}
+			// An unknown key is charged to the per-IP limit too: none left.
+			wantStatus(t, get(t, srv, "stolen-key"), http.StatusTooManyRequests, "per-ip")
 		})
+	}
+}
+
+// TestGatewayLimitsKeyGuesses: a request with an unknown API key is
+// charged to its IP's limit before it is refused, so guessing keys from one
+// IP gets 401 until the per-IP tokens run out, then 429, and leaves that IP
+// no tokens for requests with a valid key either.
+func TestGatewayLimitsKeyGuesses(t *testing.T) {
+	gw, srv := startGateway(t, testConfig, nil, nil)
+	statuses := map[int]int{}
+	for i := range 300 {
+		resp := get(t, srv, fmt.Sprintf("guess-%d", i))
+		statuses[resp.StatusCode]++
+		if got := resp.Header.Get("RateLimit"); !strings.HasPrefix(got, `"per-ip"`) {
+			t.Fatalf("guess %d: status %d, RateLimit %q, want the per-ip policy's", i, resp.StatusCode, got)
+		}
+	}
+	if want := map[int]int{http.StatusUnauthorized: 3, http.StatusTooManyRequests: 297}; !maps.Equal(statuses, want) {
+		t.Fatalf("300 guesses from one IP: statuses %v, want %v (per-IP burst 3)", statuses, want)
+	}
+	wantStatus(t, get(t, srv, "pro-key"), http.StatusTooManyRequests, "per-ip")
+	if s := gatewayStats(t, gw); s.PerIP.Allowed != 3 || s.PerIP.Denied != 298 {
+		t.Fatalf("per-IP stats %+v, want 3 allowed, 298 denied", s.PerIP)
 	}
 }
 
