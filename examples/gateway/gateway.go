@@ -7,6 +7,8 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -137,11 +139,23 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gate.WriteDenied(w)
 		return
 	}
-	if plan == "" {
+	switch {
+	case plan == "":
 		http.Error(w, "unknown API key", http.StatusUnauthorized)
-		return
+	case isOperatorPath(r.URL.Path):
+		http.NotFound(w, r)
+	default:
+		g.proxy.ServeHTTP(w, r)
 	}
-	g.proxy.ServeHTTP(w, r)
+}
+
+// isOperatorPath reports whether p is under /debug/, which the public port
+// never serves: neither the gateway's counters (they are on the operator
+// listener, see operatorHandler) nor the upstream's (a Go upstream that
+// imports net/http/pprof serves /debug/pprof/ on its default mux).
+func isOperatorPath(p string) bool {
+	p = path.Clean("/" + p)
+	return p == "/debug" || strings.HasPrefix(p, "/debug/")
 }
 
 // Close stops the limiters.
