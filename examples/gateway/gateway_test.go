@@ -202,11 +202,13 @@ func gatewayStats(t *testing.T, gw *gateway) stats {
 
 func TestLoadConfigRejectsBadFiles(t *testing.T) {
 	for name, body := range map[string]string{
-		"not json":         "{",
-		"unknown field":    `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "extra": 1}`,
-		"no anonymous":     `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"free": {"rate": 1, "burst": 1}}}`,
-		"invalid policy":   `{"per_ip": {"rate": 1, "burst": 0}, "plans": {"anonymous": {"rate": 1, "burst": 1}}}`,
-		"key without plan": `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "keys": {"k": "gold"}}`,
+		"not json":                "{",
+		"unknown field":           `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "extra": 1}`,
+		"no anonymous":            `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"free": {"rate": 1, "burst": 1}}}`,
+		"invalid policy":          `{"per_ip": {"rate": 1, "burst": 0}, "plans": {"anonymous": {"rate": 1, "burst": 1}}}`,
+		"plan name not printable": `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}, "caf\u00e9": {"rate": 1, "burst": 1}}}`,
+		"plan named per-ip":       `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}, "per-ip": {"rate": 1, "burst": 1}}}`,
+		"key without plan":        `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "keys": {"k": "gold"}}`,
 	} {
 		if _, err := loadConfig(writeConfig(t, body)); err == nil {
 			t.Errorf("%s: loaded", name)
