@@ -47,7 +47,8 @@ const defaultConfig = `{
 }`
 
 // loadConfig reads path, or the default when path is empty, and validates
-// it: every policy valid, an anonymous plan, and every key's plan defined.
+// it: every policy valid, an anonymous plan, every plan name usable in the
+// RateLimit fields, and every key's plan defined.
 func loadConfig(path string) (*config, error) {
 	data := []byte(defaultConfig)
 	if path != "" {
@@ -69,6 +70,9 @@ func loadConfig(path string) (*config, error) {
 		return nil, errors.New(`plans file: no "anonymous" plan for requests without an API key`)
 	}
 	for name, p := range c.Plans {
+		if err := validPlanName(name); err != nil {
+			return nil, err
+		}
 		if err := p.limiter().Validate(); err != nil {
 			return nil, fmt.Errorf("plan %q: %w", name, err)
 		}
@@ -79,6 +83,25 @@ func loadConfig(path string) (*config, error) {
 		}
 	}
 	return &c, nil
+}
+
+// validPlanName reports whether name can be a plan's: the policy name in
+// the RateLimit fields (nethttpmw.WithPolicyName's rule, checked here so
+// that a reload fails before it changes anything), and not the per-IP
+// limit's.
+func validPlanName(name string) error {
+	if name == perIPName {
+		return fmt.Errorf("plan %q: the per-IP limit's name", name)
+	}
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("plan %q: a name must be 1 to 64 characters", name)
+	}
+	for i := range len(name) {
+		if name[i] < 0x20 || name[i] > 0x7e {
+			return fmt.Errorf("plan %q: a name must be printable ASCII", name)
+		}
+	}
+	return nil
 }
 
 func (c *config) policies() map[string]limiter.Policy {

@@ -7,6 +7,8 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -98,32 +100,38 @@ func (g *gateway) Reload(c *config) error {
 	return g.install(c)
 }
 
+// ServeHTTP limits every request before anything else is done with it. A
+// request with an unknown API key is charged to the per-IP limit alone and
+// then refused (401): guessing keys spends the guesser's own tokens, and
+// ends in 429s.
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := g.state.Load()
 	ip := g.id.Key(r)
+	limits := [2]limiter.Limit{{Name: perIPName, Limiter: g.perIP, Key: ip}}
 	plan, key := anonymous, ip
 	if apiKey := r.Header.Get("X-API-Key"); apiKey != "" {
-		p, ok := s.keys[apiKey]
+		plan, key = s.keys[apiKey], apiKey // plan is "" for an unknown key
+	}
+	n := 1
+	if plan != "" {
+		planLimiter, ok := g.plans.Limiter(plan)
 		if !ok {
-			http.Error(w, "unknown API key", http.StatusUnauthorized)
+			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return
 		}
-		plan, key = p, apiKey
+		limits[1] = limiter.Limit{Name: plan, Limiter: planLimiter, Key: plan + "/" + key} // plans share one key space in Redis
+		n = 2
 	}
-	planLimiter, ok := g.plans.Limiter(plan)
-	if !ok {
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		return
-	}
-	d, err := limiter.AllowAll(r.Context(),
-		limiter.Limit{Name: perIPName, Limiter: g.perIP, Key: ip},
-		limiter.Limit{Name: plan, Limiter: planLimiter, Key: plan + "/" + key}, // plans share one key space in Redis
-	)
+	d, err := limiter.AllowAll(r.Context(), limits[:n]...)
 	gate := s.gates[d.Tightest]
 	if gate == nil {
 		gate = s.gates[perIPName]
 	}
-	if err != nil { // a Redis outage in fail-closed mode, or a reload racing this request
+	// An error means that no decision was made: a limiter closed by a
+	// reload racing this request, or the client gone before Redis
+	// answered. A Redis outage is not an error: the failure mode decided
+	// (d.Fallback), and its decision is applied below like any other.
+	if err != nil {
 		gate.WriteError(w, err)
 		return
 	}
@@ -131,7 +139,23 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gate.WriteDenied(w)
 		return
 	}
-	g.proxy.ServeHTTP(w, r)
+	switch {
+	case plan == "":
+		http.Error(w, "unknown API key", http.StatusUnauthorized)
+	case isOperatorPath(r.URL.Path):
+		http.NotFound(w, r)
+	default:
+		g.proxy.ServeHTTP(w, r)
+	}
+}
+
+// isOperatorPath reports whether p is under /debug/, which the public port
+// never serves: neither the gateway's counters (they are on the operator
+// listener, see operatorHandler) nor the upstream's (a Go upstream that
+// imports net/http/pprof serves /debug/pprof/ on its default mux).
+func isOperatorPath(p string) bool {
+	p = path.Clean("/" + p)
+	return p == "/debug" || strings.HasPrefix(p, "/debug/")
 }
 
 // Close stops the limiters.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -92,7 +94,7 @@ func TestGatewayCompositeLimits(t *testing.T) {
 		{"local", func(*testing.T) ([]limiter.Option, []limiter.Option) { return nil, nil }},
 		{"redis", func(t *testing.T) ([]limiter.Option, []limiter.Option) {
 			m := miniredis.RunT(t)
-			ip, plan, closeStore, err := storeOptions(m.Addr())
+			ip, plan, closeStore, err := storeOptions(m.Addr(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,10 +112,32 @@ func TestGatewayCompositeLimits(t *testing.T) {
 			wantStatus(t, get(t, srv, "pro-key"), http.StatusOK, "per-ip")
 			wantStatus(t, get(t, srv, "pro-key"), http.StatusOK, "per-ip")
 			wantStatus(t, get(t, srv, "pro-key"), http.StatusTooManyRequests, "per-ip") // 3 per IP in all
-			if resp := get(t, srv, "stolen-key"); resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("unknown API key: status %d, want 401", resp.StatusCode)
-			}
+			// An unknown key is charged to the per-IP limit too: none left.
+			wantStatus(t, get(t, srv, "stolen-key"), http.StatusTooManyRequests, "per-ip")
 		})
+	}
+}
+
+// TestGatewayLimitsKeyGuesses: a request with an unknown API key is
+// charged to its IP's limit before it is refused, so guessing keys from one
+// IP gets 401 until the per-IP tokens run out, then 429, and leaves that IP
+// no tokens for requests with a valid key either.
+func TestGatewayLimitsKeyGuesses(t *testing.T) {
+	gw, srv := startGateway(t, testConfig, nil, nil)
+	statuses := map[int]int{}
+	for i := range 300 {
+		resp := get(t, srv, fmt.Sprintf("guess-%d", i))
+		statuses[resp.StatusCode]++
+		if got := resp.Header.Get("RateLimit"); !strings.HasPrefix(got, `"per-ip"`) {
+			t.Fatalf("guess %d: status %d, RateLimit %q, want the per-ip policy's", i, resp.StatusCode, got)
+		}
+	}
+	if want := map[int]int{http.StatusUnauthorized: 3, http.StatusTooManyRequests: 297}; !maps.Equal(statuses, want) {
+		t.Fatalf("300 guesses from one IP: statuses %v, want %v (per-IP burst 3)", statuses, want)
+	}
+	wantStatus(t, get(t, srv, "pro-key"), http.StatusTooManyRequests, "per-ip")
+	if s := gatewayStats(t, gw); s.PerIP.Allowed != 3 || s.PerIP.Denied != 298 {
+		t.Fatalf("per-IP stats %+v, want 3 allowed, 298 denied", s.PerIP)
 	}
 }
 
@@ -149,31 +173,42 @@ func TestGatewayStats(t *testing.T) {
 	gw, srv := startGateway(t, testConfig, nil, nil)
 	get(t, srv, "")
 	get(t, srv, "")
+	got := gatewayStats(t, gw)
+	// The second request was denied by its plan: the per-IP admission it
+	// got first was given back, and counts as denied, not allowed.
+	if got.PerIP.Allowed != 1 || got.PerIP.Denied != 1 || got.Plans["anonymous"].Allowed != 1 || got.Plans["anonymous"].Denied != 1 {
+		t.Fatalf("stats %+v", got)
+	}
+}
+
+type stats struct {
+	PerIP limiter.Stats            `json:"per-ip"`
+	Plans map[string]limiter.Stats `json:"plans"`
+}
+
+// gatewayStats returns gw's counters as /debug/vars shows them.
+func gatewayStats(t *testing.T, gw *gateway) stats {
+	t.Helper()
 	b, err := json.Marshal(gw.stats())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct {
-		PerIP limiter.Stats            `json:"per-ip"`
-		Plans map[string]limiter.Stats `json:"plans"`
-	}
+	var got stats
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	// The second request was denied by its plan: the per-IP admission it
-	// got first was given back, and counts as denied, not allowed.
-	if got.PerIP.Allowed != 1 || got.PerIP.Denied != 1 || got.Plans["anonymous"].Allowed != 1 || got.Plans["anonymous"].Denied != 1 {
-		t.Fatalf("stats %s", b)
-	}
+	return got
 }
 
 func TestLoadConfigRejectsBadFiles(t *testing.T) {
 	for name, body := range map[string]string{
-		"not json":         "{",
-		"unknown field":    `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "extra": 1}`,
-		"no anonymous":     `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"free": {"rate": 1, "burst": 1}}}`,
-		"invalid policy":   `{"per_ip": {"rate": 1, "burst": 0}, "plans": {"anonymous": {"rate": 1, "burst": 1}}}`,
-		"key without plan": `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "keys": {"k": "gold"}}`,
+		"not json":                "{",
+		"unknown field":           `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "extra": 1}`,
+		"no anonymous":            `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"free": {"rate": 1, "burst": 1}}}`,
+		"invalid policy":          `{"per_ip": {"rate": 1, "burst": 0}, "plans": {"anonymous": {"rate": 1, "burst": 1}}}`,
+		"plan name not printable": `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}, "caf\u00e9": {"rate": 1, "burst": 1}}}`,
+		"plan named per-ip":       `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}, "per-ip": {"rate": 1, "burst": 1}}}`,
+		"key without plan":        `{"per_ip": {"rate": 1, "burst": 1}, "plans": {"anonymous": {"rate": 1, "burst": 1}}, "keys": {"k": "gold"}}`,
 	} {
 		if _, err := loadConfig(writeConfig(t, body)); err == nil {
 			t.Errorf("%s: loaded", name)

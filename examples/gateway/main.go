@@ -7,19 +7,26 @@
 //   - plans and API keys come from a JSON file (-plans; a built-in default
 //     otherwise) and are reloaded on SIGHUP without a restart;
 //   - with -redis, limits hold across every instance sharing that Redis;
-//   - /debug/vars serves the limiters' counters (expvar).
+//   - every request is limited, one with an unknown API key included (it
+//     is charged to its IP's limit, then refused with 401);
+//   - during a Redis outage, the limiters' failure mode decides (-fail-closed
+//     to deny; by default each instance enforces the limits on its own), and
+//     the gateway applies its decisions like any other: 200 or 429, not 503;
+//   - the operator endpoint /debug/vars (the limiters' counters, expvar's
+//     format) is served on its own listener, -operator-addr, loopback by
+//     default; the public port never serves /debug/.
 //
 // Run it with no flags and it proxies to a built-in upstream:
 //
 //	go run ./examples/gateway
 //	curl -i localhost:8080/                                # anonymous plan, per client IP
 //	curl -i -H 'X-API-Key: demo-pro-key' localhost:8080/   # the pro plan
-//	curl localhost:8080/debug/vars
+//	curl localhost:9090/debug/vars                         # the counters, from this host only
 package main
 
 import (
 	"context"
-	"expvar"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -34,30 +41,40 @@ import (
 	"time"
 )
 
+// flags are the command line.
+type flags struct {
+	addr, operatorAddr, upstream, plansFile, redisAddr, trust string
+	failClosed                                                bool
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	upstream := flag.String("upstream", "", "upstream URL (default: a built-in upstream on 127.0.0.1)")
-	plansFile := flag.String("plans", "", "plans file, reloaded on SIGHUP (default: built-in plans)")
-	redisAddr := flag.String("redis", "", "Redis host:port: share the limits with every instance using it")
-	trust := flag.String("trust", "", "comma-separated CIDRs of trusted proxies in front of the gateway")
+	var f flags
+	flag.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address of the gateway")
+	flag.StringVar(&f.operatorAddr, "operator-addr", defaultOperatorAddr, "listen address of the operator endpoints (/debug/vars); empty: none")
+	flag.StringVar(&f.upstream, "upstream", "", "upstream URL (default: a built-in upstream on 127.0.0.1)")
+	flag.StringVar(&f.plansFile, "plans", "", "plans file, reloaded on SIGHUP (default: built-in plans)")
+	flag.StringVar(&f.redisAddr, "redis", "", "Redis host:port: share the limits with every instance using it")
+	flag.BoolVar(&f.failClosed, "fail-closed", false, "while Redis cannot decide, deny every request (default: each instance enforces the limits on its own)")
+	flag.StringVar(&f.trust, "trust", "", "comma-separated CIDRs of trusted proxies in front of the gateway")
 	flag.Parse()
-	if err := run(*addr, *upstream, *plansFile, *redisAddr, *trust); err != nil {
+	if err := run(f); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, upstream, plansFile, redisAddr, trust string) error {
+func run(f flags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	c, err := loadConfig(plansFile)
+	c, err := loadConfig(f.plansFile)
 	if err != nil {
 		return err
 	}
-	prefixes, err := parsePrefixes(trust)
+	prefixes, err := parsePrefixes(f.trust)
 	if err != nil {
 		return err
 	}
+	upstream := f.upstream
 	if upstream == "" {
 		u, stopUpstream, err := builtinUpstream()
 		if err != nil {
@@ -70,7 +87,7 @@ func run(addr, upstream, plansFile, redisAddr, trust string) error {
 	if err != nil {
 		return err
 	}
-	ipOpts, planOpts, closeStore, err := storeOptions(redisAddr)
+	ipOpts, planOpts, closeStore, err := storeOptions(f.redisAddr, f.failClosed)
 	if err != nil {
 		return err
 	}
@@ -80,25 +97,54 @@ func run(addr, upstream, plansFile, redisAddr, trust string) error {
 		return err
 	}
 	defer gw.Close()
-	expvar.Publish("ratelimit", expvar.Func(gw.stats))
 
-	go reloadOnHUP(ctx, gw, plansFile)
+	go reloadOnHUP(ctx, gw, f.plansFile)
 
-	mux := http.NewServeMux()
-	mux.Handle("/debug/vars", expvar.Handler())
-	mux.Handle("/", gw)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Printf("gateway on http://%s -> %s (plans: %s)", addr, upstream, orDefault(plansFile, "built-in"))
+	servers := newServers(f.addr, f.operatorAddr, gw)
+	if f.operatorAddr != "" && !isLoopback(f.operatorAddr) {
+		log.Printf("warning: the operator endpoints listen on %s, not on loopback", f.operatorAddr)
+	}
+	errc := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { errc <- srv.ListenAndServe() }()
+	}
+	log.Printf("gateway on http://%s -> %s (plans: %s), operator endpoints on %s",
+		f.addr, upstream, orDefault(f.plansFile, "built-in"), orDefault(f.operatorAddr, "none"))
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	for _, srv := range servers {
+		err = errors.Join(err, srv.Shutdown(shutdown))
+	}
+	return err
+}
+
+// newServers returns the public server, on addr, where every request goes
+// through gw, and the operator server on operatorAddr, unless it is empty.
+func newServers(addr, operatorAddr string, gw *gateway) []*http.Server {
+	servers := []*http.Server{{Addr: addr, Handler: gw, ReadHeaderTimeout: 5 * time.Second}}
+	if operatorAddr != "" {
+		servers = append(servers, &http.Server{Addr: operatorAddr, Handler: operatorHandler(gw), ReadHeaderTimeout: 5 * time.Second})
+	}
+	return servers
+}
+
+// isLoopback reports whether the listen address addr is on loopback only.
+// A host name other than localhost counts as not loopback, as does an empty
+// host (every interface).
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func reloadOnHUP(ctx context.Context, gw *gateway, plansFile string) {

@@ -13,11 +13,16 @@ import (
 // the plans on the Redis at addr, each under its own key prefix, so that
 // every gateway instance using that Redis shares the limits. With no addr,
 // the limits are per instance.
-func storeOptions(addr string) (ipOpts, planOpts []limiter.Option, closeStore func(), err error) {
+func storeOptions(addr string, failClosed bool) (ipOpts, planOpts []limiter.Option, closeStore func(), err error) {
 	if addr == "" {
 		return nil, nil, func() {}, nil
 	}
-	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	// The limiters bound each call (StoreConfig.Timeout) and stop calling a
+	// Redis that keeps failing (the breaker): the client need not retry.
+	// With go-redis's defaults, a refused connection is dialled 5 times,
+	// 100 ms apart, so every call during an outage would wait out the
+	// whole timeout.
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
 	ipStore, err := store.NewRedis(client, store.WithPrefix("gateway:ip"))
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, client.Close())
@@ -26,8 +31,17 @@ func storeOptions(addr string) (ipOpts, planOpts []limiter.Option, closeStore fu
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, client.Close())
 	}
-	// Failing open (the default): during a Redis outage each instance
-	// enforces the limits on its own.
-	return []limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: ipStore})},
-		[]limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: planStore})}, func() { client.Close() }, nil
+	ipOpts, planOpts = remoteOptions(ipStore, planStore, failClosed)
+	return ipOpts, planOpts, func() { client.Close() }, nil
+}
+
+// remoteOptions puts the per-IP limit on ipStore and the plans on
+// planStore. When a Store cannot decide, the failure mode does, and the
+// gateway applies that decision like any other (see gateway.ServeHTTP):
+// failing open (the default), each instance enforces the limits on its own
+// buckets; failing closed, every request is denied (429) until the Store
+// answers again.
+func remoteOptions(ipStore, planStore limiter.Store, failClosed bool) (ipOpts, planOpts []limiter.Option) {
+	return []limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: ipStore, FailClosed: failClosed})},
+		[]limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: planStore, FailClosed: failClosed})}
 }
