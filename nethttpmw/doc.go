@@ -50,7 +50,12 @@
 //
 // # Cost
 //
-// For a client that has been seen recently, the middleware itself
-// allocates nothing: its key comes from a bounded cache and every header
-// value is precomputed or cached.
+// For a client that has been seen recently, the middleware itself makes
+// one allocation on the allowed path: the array behind the response's
+// header values. Its key comes from a bounded cache and the header strings
+// are formatted once per policy and cached; the []string values in the
+// header map are the response's own, so a handler may edit them in place.
+// The default denial makes one more, for Content-Type. The values follow
+// the limiter's current policy: after SetPolicy or Plans.Update, the next
+// response advertises the new one.
 package nethttpmw

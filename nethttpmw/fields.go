@@ -55,23 +55,25 @@ const (
 	maxPairs = 16384
 )
 
-// fields formats one policy's header values. Every value is a []string of
-// length and capacity 1 that is shared between responses: assigning it to a
-// header map costs no allocation, and a handler that appends to the header
-// gets a copy, so the shared value is never modified.
+// fields formats one policy's header values. The strings are formatted
+// once and shared, as strings are immutable; the []string values in a
+// header map are not: set allocates them for each response (one backing
+// array for all of its values), so that a handler that edits
+// h["Ratelimit"][0] in place changes its own response only.
 type fields struct {
-	inf    bool     // rate.Inf: no fields, nothing is limited
-	policy []string // RateLimit-Policy, precomputed
-	limit  []string // X-RateLimit-Limit, precomputed
-	prefix string   // `"name";r=`
-	window int64    // w, and the largest t
-	nums   [][]string
-	pairs  []atomic.Pointer[[1]string] // RateLimit values by r*(window+1)+t, filled on first use
+	p      limiter.Policy // the policy the values describe
+	inf    bool           // rate.Inf: no fields, nothing is limited
+	policy string         // RateLimit-Policy
+	limit  string         // X-RateLimit-Limit
+	prefix string         // `"name";r=`
+	window int64          // w, and the largest t
+	nums   []string
+	pairs  []atomic.Pointer[string] // RateLimit values by r*(window+1)+t, filled on first use
 	burst  int
 }
 
 func newFields(p limiter.Policy, name string) *fields {
-	f := &fields{inf: p.Rate == rate.Inf, burst: p.Burst}
+	f := &fields{p: p, inf: p.Rate == rate.Inf, burst: p.Burst}
 	if f.inf {
 		return f
 	}
@@ -81,22 +83,25 @@ func newFields(p limiter.Policy, name string) *fields {
 	pol = strconv.AppendInt(pol, min(int64(p.Burst), maxSFInteger), 10)
 	pol = append(pol, ";w="...)
 	pol = strconv.AppendInt(pol, f.window, 10)
-	f.policy = []string{string(pol)}
+	f.policy = string(pol)
 	f.prefix = string(quoted) + ";r="
-	f.nums = make([][]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
+	f.nums = make([]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
 	for i := range f.nums {
-		f.nums[i] = []string{strconv.Itoa(i)}
+		f.nums[i] = strconv.Itoa(i)
 	}
 	f.limit = f.num(min(int64(p.Burst), maxSFInteger))
 	if int64(p.Burst) < maxPairs && f.window < maxPairs { // no overflow below
 		if n := (int64(p.Burst) + 1) * (f.window + 1); n <= maxPairs {
-			f.pairs = make([]atomic.Pointer[[1]string], n)
+			f.pairs = make([]atomic.Pointer[string], n)
 		}
 	}
 	return f
 }
 
-// set writes the fields for d into h and, if block, Retry-After.
+// set writes the fields for d into h and, if block, Retry-After. Every
+// value is a slice of length and capacity 1 into one array allocated for
+// this response: the response owns its values, and an append to one of
+// them copies it rather than overwrite its neighbour.
 func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
 	if f.inf {
 		return
@@ -105,15 +110,25 @@ func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
 	if !d.Allowed {
 		t = retrySeconds(d)
 	}
-	h[keyPolicy] = f.policy
-	h[keyRateLimit] = f.rateLimit(r, t)
+	n := 2
 	if block {
-		h[keyRetryAfter] = f.num(t)
+		n++
 	}
 	if legacy {
-		h[keyXLimit] = f.limit
-		h[keyXRemaining] = f.num(r)
-		h[keyXReset] = f.num(t)
+		n += 3
+	}
+	v := make([]string, n)
+	v[0], v[1] = f.policy, f.rateLimit(r, t)
+	h[keyPolicy], h[keyRateLimit] = v[0:1:1], v[1:2:2]
+	i := 2
+	if block {
+		v[i] = f.num(t)
+		h[keyRetryAfter] = v[i : i+1 : i+1]
+		i++
+	}
+	if legacy {
+		v[i], v[i+1], v[i+2] = f.limit, f.num(r), f.num(t)
+		h[keyXLimit], h[keyXRemaining], h[keyXReset] = v[i:i+1:i+1], v[i+1:i+2:i+2], v[i+2:i+3:i+3]
 	}
 }
 
@@ -123,33 +138,34 @@ func retrySeconds(d limiter.Decision) int64 {
 	return max(1, ceilSeconds(float64(d.RetryAfter)))
 }
 
-func (f *fields) num(n int64) []string {
+func (f *fields) num(n int64) string {
 	if n >= 0 && n < int64(len(f.nums)) {
 		return f.nums[n]
 	}
-	return []string{strconv.FormatInt(n, 10)}
+	return strconv.FormatInt(n, 10)
 }
 
-func (f *fields) rateLimit(r, t int64) []string {
+func (f *fields) rateLimit(r, t int64) string {
 	if f.pairs == nil || r > int64(f.burst) || t > f.window {
-		return f.formatRateLimit(r, t)[:]
+		return f.formatRateLimit(r, t)
 	}
 	slot := &f.pairs[r*(f.window+1)+t]
 	v := slot.Load()
 	if v == nil {
-		v = f.formatRateLimit(r, t)
+		s := f.formatRateLimit(r, t)
+		v = &s
 		slot.Store(v)
 	}
-	return v[:]
+	return *v
 }
 
-func (f *fields) formatRateLimit(r, t int64) *[1]string {
+func (f *fields) formatRateLimit(r, t int64) string {
 	var buf [96]byte
 	b := append(buf[:0], f.prefix...)
 	b = strconv.AppendInt(b, r, 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, t, 10)
-	return &[1]string{string(b)}
+	return string(b)
 }
 
 // ceilSeconds converts float nanoseconds to whole seconds, rounding up and
