@@ -319,7 +319,7 @@ func TestHostileKeysAndReset(t *testing.T) {
 	p := limiter.PerHour(1)
 	a, b := newLimiter(t, p, s), newLimiter(t, p, s)
 	ctx := context.Background()
-	for i, k := range storetest.HostileKeys {
+	for i, k := range storetest.HostileKeys() {
 		if d, err := a.Allow(ctx, k); err != nil || !d.Allowed {
 			t.Fatalf("key %d: first request: %+v, %v", i, d, err)
 		}
