@@ -2,6 +2,7 @@ package echomw
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/nethttpmw"
 )
 
 // editInPlace overwrites every header value of a response in place, as a
@@ -79,4 +81,39 @@ func TestHeadersConcurrentEdits(t *testing.T) {
 	if n := leaked.Load(); n > 0 {
 		t.Fatalf("%d header values carried another response's in-place edit", n)
 	}
+}
+
+// TestNethttpmwOptions: New takes nethttpmw's options as they are, and the
+// ones that decide or respond (skip, key, cost, denied and error handlers)
+// act through Echo as through net/http.
+func TestNethttpmwOptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(t, limiter.Policy{Rate: 1e-3, Burst: 2})
+		e := newEcho(New(l,
+			nethttpmw.WithSkip(func(r *http.Request) bool { return r.URL.Path == "/healthz" }),
+			nethttpmw.WithKeyFunc(func(r *http.Request) (string, error) { return r.Header.Get("X-Key"), nil }),
+			nethttpmw.WithCost(func(*http.Request) int { return 2 }),
+			nethttpmw.WithDeniedHandler(func(w http.ResponseWriter, _ *http.Request, _ limiter.Decision) { w.WriteHeader(http.StatusTeapot) }),
+		))
+		for range 3 {
+			if w := serve(e, httptest.NewRequest("GET", "/healthz", nil)); w.Code != 200 || w.Header().Get("RateLimit") != "" {
+				t.Fatalf("skipped: %d %v", w.Code, w.Header())
+			}
+		}
+		r := get("192.0.2.1:1")
+		r.Header.Set("X-Key", "a")
+		if w := serve(e, r); w.Code != 200 || !strings.Contains(w.Header().Get("RateLimit"), "r=0") {
+			t.Fatalf("first request of cost 2: %d %v", w.Code, w.Header())
+		}
+		r = get("192.0.2.2:1") // another address, the same key
+		r.Header.Set("X-Key", "a")
+		if w := serve(e, r); w.Code != http.StatusTeapot {
+			t.Fatalf("denied with nethttpmw.WithDeniedHandler: %d, want 418", w.Code)
+		}
+		l.Close()
+		e = newEcho(New(l, nethttpmw.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) { w.WriteHeader(599) })))
+		if w := serve(e, get("192.0.2.1:1")); w.Code != 599 {
+			t.Fatalf("closed limiter with nethttpmw.WithErrorHandler: %d, want 599", w.Code)
+		}
+	})
 }
