@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/time/rate"
 
@@ -43,6 +44,9 @@ const (
 	keyXLimit     = "X-Ratelimit-Limit"
 	keyXRemaining = "X-Ratelimit-Remaining"
 	keyXReset     = "X-Ratelimit-Reset"
+
+	keyContentType = "Content-Type"
+	keyNosniff     = "X-Content-Type-Options"
 )
 
 // maxSFInteger is the largest Structured Field Integer (RFC 9651, 3.3.1).
@@ -98,11 +102,13 @@ func newFields(p limiter.Policy, name string) *fields {
 	return f
 }
 
-// set writes the fields for d into h and, if block, Retry-After. Every
-// value is a slice of length and capacity 1 into one array allocated for
-// this response: the response owns its values, and an append to one of
-// them copies it rather than overwrite its neighbour.
-func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
+// set writes the fields for d into h and, if block, Retry-After, and
+// then, if ct is not empty and block, Content-Type: ct and
+// X-Content-Type-Options: nosniff (the default denial's, in the same
+// allocation). Every value is a slice of length and capacity 1 into one
+// array allocated for this response: the response owns its values, and an
+// append to one of them copies it rather than overwrite its neighbour.
+func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool, ct string) {
 	if f.inf {
 		return
 	}
@@ -110,21 +116,42 @@ func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
 	if !d.Allowed {
 		t = retrySeconds(d)
 	}
+	rl, cached := f.cachedRateLimit(r, t)
 	n := 2
 	if block {
 		n++
+		if ct != "" {
+			n += 2
+		}
 	}
 	if legacy {
 		n += 3
 	}
-	v := make([]string, n)
-	v[0], v[1] = f.policy, f.rateLimit(r, t)
+	var v []string
+	if !cached && n == 2 && len(f.prefix) <= maxPrefix {
+		// The common case without a cached value (a large Burst, admitted):
+		// the value's bytes share the allocation of the array.
+		x := new(valuesAndText)
+		v = x.v[:]
+		rl = x.format(f.prefix, r, t)
+	} else {
+		v = make([]string, n)
+		if !cached {
+			rl = f.formatRateLimit(r, t)
+		}
+	}
+	v[0], v[1] = f.policy, rl
 	h[keyPolicy], h[keyRateLimit] = v[0:1:1], v[1:2:2]
 	i := 2
 	if block {
 		v[i] = f.num(t)
 		h[keyRetryAfter] = v[i : i+1 : i+1]
 		i++
+		if ct != "" {
+			v[i], v[i+1] = ct, "nosniff"
+			h[keyContentType], h[keyNosniff] = v[i:i+1:i+1], v[i+1:i+2:i+2]
+			i += 2
+		}
 	}
 	if legacy {
 		v[i], v[i+1], v[i+2] = f.limit, f.num(r), f.num(t)
@@ -145,9 +172,11 @@ func (f *fields) num(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-func (f *fields) rateLimit(r, t int64) string {
+// cachedRateLimit returns the RateLimit value for r and t from the cache,
+// filling its slot on first use, or reports that it has none for them.
+func (f *fields) cachedRateLimit(r, t int64) (string, bool) {
 	if f.pairs == nil || r > int64(f.burst) || t > f.window {
-		return f.formatRateLimit(r, t)
+		return "", false
 	}
 	slot := &f.pairs[r*(f.window+1)+t]
 	v := slot.Load()
@@ -156,7 +185,29 @@ func (f *fields) rateLimit(r, t int64) string {
 		v = &s
 		slot.Store(v)
 	}
-	return *v
+	return *v, true
+}
+
+// maxPrefix is the longest prefix (`"name";r=`) that valuesAndText holds
+// with two Integers of up to 15 digits and ";t=".
+const maxPrefix = len(valuesAndText{}.b) - 2*15 - 3
+
+// valuesAndText is a response's two RateLimit field values and the bytes
+// of the RateLimit value, in one allocation.
+type valuesAndText struct {
+	v [2]string
+	b [64]byte
+}
+
+// format formats the RateLimit value into x.b and returns it as a string
+// over those bytes, which are never written again: x is this response's
+// alone, and the string is only stored in x.v.
+func (x *valuesAndText) format(prefix string, r, t int64) string {
+	b := append(x.b[:0:len(x.b)], prefix...)
+	b = strconv.AppendInt(b, r, 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, t, 10)
+	return unsafe.String(&b[0], len(b)) // b is x.b unless the prefix check failed
 }
 
 func (f *fields) formatRateLimit(r, t int64) string {

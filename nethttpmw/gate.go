@@ -88,8 +88,14 @@ func (g *Gate) Cost(r *http.Request) int {
 // is in dry-run mode: then the denial is reported to the dry-run function
 // and the request goes on.
 func (g *Gate) Apply(r *http.Request, h http.Header, d limiter.Decision) (block bool) {
+	return g.apply(r, h, d, "")
+}
+
+// apply is Apply, which also sets Content-Type: ct on a blocked request if
+// ct is not empty.
+func (g *Gate) apply(r *http.Request, h http.Header, d limiter.Decision, ct string) (block bool) {
 	block = !d.Allowed && !g.cfg.dryRun
-	g.fields().set(h, d, block, g.cfg.legacy)
+	g.fields().set(h, d, block, g.cfg.legacy, ct)
 	if !d.Allowed && g.cfg.dryRun && g.cfg.onDryRun != nil {
 		g.cfg.onDryRun(r, d)
 	}
@@ -116,6 +122,10 @@ func (g *Gate) fields() *fields {
 // WithProblemDetails). Call it after Apply, which set the headers.
 func (g *Gate) WriteDenied(w http.ResponseWriter) {
 	setContentType(w.Header(), g.deniedType)
+	g.writeDeniedBody(w)
+}
+
+func (g *Gate) writeDeniedBody(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = w.Write(g.deniedBody)
 }

@@ -36,7 +36,12 @@ func (g *Gate) Handler(next http.Handler) http.Handler {
 			g.Fail(w, r, err)
 			return
 		}
-		if g.Apply(r, w.Header(), d) {
+		if g.cfg.denied == nil { // the default denial: its headers in Apply's allocation
+			if g.apply(r, w.Header(), d, g.deniedType) {
+				g.writeDeniedBody(w)
+				return
+			}
+		} else if g.Apply(r, w.Header(), d) {
 			g.Deny(w, r, d)
 			return
 		}

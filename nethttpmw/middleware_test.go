@@ -316,13 +316,18 @@ func TestReadingAnotherHeaderIsSpoofable(t *testing.T) {
 
 // TestAllocs: for a returning client the middleware allocates only the
 // values it gives the response (which are the response's own): one array
-// for the RateLimit fields on the allowed path, and one more for
-// Content-Type and X-Content-Type-Options on the default denial.
+// for all of them, on the allowed path (with a cached RateLimit value, or
+// one formatted into the same allocation for a Burst too large to cache)
+// and on the default denial (with Content-Type).
 func TestAllocs(t *testing.T) {
 	for _, tt := range []struct {
 		p    limiter.Policy
 		want float64
-	}{{limiter.Policy{Rate: 1e9, Burst: 1000}, 1}, {limiter.Policy{Rate: 1e-3, Burst: 1}, 2}} {
+	}{
+		{limiter.Policy{Rate: 1e9, Burst: 1000}, 1},
+		{limiter.Policy{Rate: 1e6, Burst: 1_000_000}, 1},
+		{limiter.Policy{Rate: 1e-3, Burst: 1}, 1},
+	} {
 		p := tt.p
 		l := newLimiter(t, p)
 		h := New(l, WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
