@@ -161,9 +161,10 @@ func (a *adapter) deny(c echo.Context, d limiter.Decision) error {
 		a.g.Deny(c.Response(), c.Request(), d)
 		return nil
 	}
-	// A new error each time: an *echo.HTTPError is mutable (SetInternal,
-	// WithInternal's callers), so a shared one would be every request's.
-	return echo.NewHTTPError(http.StatusTooManyRequests, "rate limit exceeded")
+	// A new error each time: an *echo.HTTPError is mutable (SetInternal),
+	// so a shared one would be every request's. A literal is one
+	// allocation; NewHTTPError's variadic message would be another.
+	return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "rate limit exceeded"}
 }
 
 func (a *adapter) handleError(c echo.Context, err error) error {

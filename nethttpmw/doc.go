@@ -51,11 +51,11 @@
 // # Cost
 //
 // For a client that has been seen recently, the middleware itself makes
-// one allocation on the allowed path: the array behind the response's
-// header values. Its key comes from a bounded cache and the header strings
-// are formatted once per policy and cached; the []string values in the
-// header map are the response's own, so a handler may edit them in place.
-// The default denial makes one more, for Content-Type. The values follow
-// the limiter's current policy: after SetPolicy or Plans.Update, the next
-// response advertises the new one.
+// one allocation per response, allowed or denied: the array behind the
+// response's header values. The []string values in the header map are the
+// response's own, so a handler may edit them in place; the strings in them
+// are formatted once per policy and cached (a RateLimit value that is not
+// cached is formatted into that same allocation). The key comes from a
+// bounded cache. The values follow the limiter's current policy: after
+// SetPolicy or Plans.Update, the next response advertises the new one.
 package nethttpmw
