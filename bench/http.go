@@ -144,12 +144,12 @@ func newEchoMW(c Config) (http.Handler, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := echomw.NewWithError(l)
+	g, err := nethttpmw.NewGate(l)
 	if err != nil {
 		l.Close()
 		return nil, nil, err
 	}
-	return echoWith(m), func() { l.Close() }, nil
+	return echoWith(echomw.FromGate(g, echomw.Config{})), func() { l.Close() }, nil
 }
 
 func newEchoRL(c Config) (http.Handler, func(), error) {

@@ -1,8 +1,20 @@
 // Package echomw is rate-limiting middleware for Echo
-// (github.com/labstack/echo/v4), a thin adapter over package nethttpmw: the
-// same client identity (RemoteAddr by default, forwarding headers only from
-// trusted proxies, IPv6 grouped by /64), the same RateLimit header fields and
-// the same defaults. See nethttpmw for the details of each option.
+// (github.com/labstack/echo/v4), a thin adapter over package nethttpmw's
+// Gate: the same options, client identity (RemoteAddr by default,
+// forwarding headers only from trusted proxies, IPv6 grouped by /64),
+// RateLimit header fields and defaults.
+//
+//	e.Use(echomw.New(l, nethttpmw.WithTrustedProxies(lb)))
+//
+// New takes nethttpmw's options as they are; what only Echo has, hooks that
+// take an echo.Context, is a Config, whose zero value is the default:
+//
+//	g, err := nethttpmw.NewGate(l, nethttpmw.WithPolicyName("api"))
+//	if err != nil { … }
+//	e.Use(echomw.FromGate(g, echomw.Config{Skipper: healthz}))
+//
+// The two kinds do not share one option type because nethttpmw cannot
+// know Echo's types, and echomw cannot add to nethttpmw's configuration.
 //
 // It never uses echo.Context.RealIP, which trusts X-Forwarded-For from any
 // peer unless an IPExtractor is configured. It follows Echo's conventions:
@@ -13,7 +25,6 @@ package echomw
 import (
 	"fmt"
 	"net/http"
-	"net/netip"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -22,73 +33,98 @@ import (
 	"github.com/floodgate-go/floodgate/nethttpmw"
 )
 
-// An Option configures the middleware.
-type Option func(*config) error
+// Config holds the Echo-specific hooks. Each nil field has the default
+// its comment names; the zero Config is the default middleware.
+type Config struct {
+	// Skipper exempts the requests for which it returns true, for example
+	// health checks: they are not counted and get no headers. nil:
+	// middleware.DefaultSkipper (none), and nethttpmw.WithSkip's function
+	// if the Gate has one.
+	Skipper middleware.Skipper
 
-type config struct {
-	net     []nethttpmw.Option
-	skipper middleware.Skipper
-	keyFunc func(echo.Context) (string, error)
-	cost    func(echo.Context) int
-	denied  func(echo.Context, limiter.Decision) error
-	onError func(echo.Context, error) error
-	problem bool
+	// KeyFunc returns the limiter key. It sees the echo.Context, so it can
+	// use what earlier middleware stored (c.Get("user")). An error goes to
+	// the error handler wrapping nethttpmw.ErrUnidentified (default: 400).
+	// nil: the Gate's key (nethttpmw.WithKeyFunc, or its Identity; never
+	// c.RealIP()).
+	KeyFunc func(c echo.Context) (string, error)
+
+	// Cost returns the request's cost in tokens; see nethttpmw.WithCost.
+	// nil: the Gate's cost (nethttpmw.WithCost, or 1).
+	Cost func(c echo.Context) int
+
+	// DeniedHandler responds to a denied request; its return value is the
+	// middleware's. When it runs, the RateLimit fields and Retry-After are
+	// set on the response. nil: the Gate's own response if it has one
+	// (nethttpmw.WithDeniedHandler or WithProblemDetails, written directly
+	// and nil returned); otherwise a new 429 *echo.HTTPError with the
+	// message "rate limit exceeded", for Echo's HTTPErrorHandler.
+	DeniedHandler func(c echo.Context, d limiter.Decision) error
+
+	// ErrorHandler responds to a request for which no decision could be
+	// made (limiter error, key function error); see nethttpmw.ErrorStatus.
+	// nil: the Gate's own response if it has one (nethttpmw.WithErrorHandler
+	// or WithProblemDetails); otherwise err is logged with c.Logger() and an
+	// *echo.HTTPError with the status of nethttpmw.ErrorStatus and its
+	// status text, never err's text, is returned. The request is never let
+	// through.
+	ErrorHandler func(c echo.Context, err error) error
+
+	// OnDryRun is called with each request that a Gate in dry-run mode
+	// (nethttpmw.WithDryRun) would have denied, after WithDryRun's own
+	// function. nil: nothing is called.
+	OnDryRun func(c echo.Context, d limiter.Decision)
 }
 
-// ErrDenied is the error the default denied handler returns: 429 Too Many
-// Requests, rendered by Echo's HTTPErrorHandler. Like echo.ErrNotFound it
-// is one shared value: compare with ==, or check its Code.
-var ErrDenied = echo.NewHTTPError(http.StatusTooManyRequests, "rate limit exceeded")
-
-// New returns Echo middleware that rate-limits each client with l. It
-// panics if l is nil or an option is invalid (like Echo's own middleware
-// constructors); use NewWithError to get the error instead.
-func New(l *limiter.Limiter, opts ...Option) echo.MiddlewareFunc {
-	m, err := NewWithError(l, opts...)
+// New returns Echo middleware that rate-limits each client with l, with
+// nethttpmw's options. Like Echo's own middleware constructors, it panics
+// if l is nil or an option is invalid (an error wrapping
+// nethttpmw.ErrInvalidOption); to get the error instead, or to set a
+// Config, build the Gate with nethttpmw.NewGate and use FromGate.
+func New(l *limiter.Limiter, opts ...nethttpmw.Option) echo.MiddlewareFunc {
+	g, err := nethttpmw.NewGate(l, opts...)
 	if err != nil {
 		panic(err)
 	}
-	return m
+	return FromGate(g, Config{})
 }
 
-// NewWithError is New returning an error (wrapping
-// nethttpmw.ErrInvalidOption) instead of panicking.
-func NewWithError(l *limiter.Limiter, opts ...Option) (echo.MiddlewareFunc, error) {
-	c := config{skipper: middleware.DefaultSkipper}
-	for _, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("%w: nil Option", nethttpmw.ErrInvalidOption)
-		}
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+// FromGate returns Echo middleware that rate-limits each client through g
+// (which sets the key, cost, headers and responses), with the Echo hooks of
+// c. It panics if g is nil.
+func FromGate(g *nethttpmw.Gate, c Config) echo.MiddlewareFunc {
+	if g == nil {
+		panic(fmt.Errorf("%w: nil *nethttpmw.Gate", nethttpmw.ErrInvalidOption))
 	}
-	g, err := nethttpmw.NewGate(l, c.net...)
-	if err != nil {
-		return nil, err
+	if c.Skipper == nil {
+		c.Skipper = middleware.DefaultSkipper
 	}
-	a := &adapter{g: g, l: l, c: c}
-	return a.middleware, nil
+	a := &adapter{g: g, c: c}
+	a.writesDenied, a.writesError = g.Responds()
+	return a.middleware
 }
 
 type adapter struct {
-	g *nethttpmw.Gate
-	l *limiter.Limiter
-	c config
+	g                         *nethttpmw.Gate
+	c                         Config
+	writesDenied, writesError bool
 }
 
 func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if a.c.skipper(c) {
+		r := c.Request()
+		if a.c.Skipper(c) || a.g.Skip(r) {
 			return next(c)
 		}
-		r := c.Request()
 		d, err := a.decide(c, r)
 		if err != nil { // no decision was made
 			return a.handleError(c, err)
 		}
 		if a.g.Apply(r, c.Response().Header(), d) {
 			return a.deny(c, d)
+		}
+		if !d.Allowed && a.c.OnDryRun != nil { // dry run: Apply let a denial through
+			a.c.OnDryRun(c, d)
 		}
 		return next(c)
 	}
@@ -97,8 +133,8 @@ func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, error) {
 	var key string
 	var err error
-	if a.c.keyFunc != nil {
-		key, err = a.c.keyFunc(c)
+	if a.c.KeyFunc != nil {
+		key, err = a.c.KeyFunc(c)
 		if err != nil {
 			err = fmt.Errorf("%w: %w", nethttpmw.ErrUnidentified, err)
 		}
@@ -108,30 +144,35 @@ func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, err
 	if err != nil {
 		return limiter.Decision{}, err
 	}
-	cost := 1
-	if a.c.cost != nil {
-		cost = a.c.cost(c)
+	var cost int
+	if a.c.Cost != nil {
+		cost = a.c.Cost(c)
+	} else {
+		cost = a.g.Cost(r)
 	}
-	return a.l.AllowN(r.Context(), key, cost)
+	return a.g.Limiter().AllowN(r.Context(), key, cost)
 }
 
 func (a *adapter) deny(c echo.Context, d limiter.Decision) error {
 	switch {
-	case a.c.denied != nil:
-		return a.c.denied(c, d)
-	case a.c.problem:
-		a.g.WriteDenied(c.Response())
+	case a.c.DeniedHandler != nil:
+		return a.c.DeniedHandler(c, d)
+	case a.writesDenied:
+		a.g.Deny(c.Response(), c.Request(), d)
 		return nil
 	}
-	return ErrDenied
+	// A new error each time: an *echo.HTTPError is mutable (SetInternal),
+	// so a shared one would be every request's. A literal is one
+	// allocation; NewHTTPError's variadic message would be another.
+	return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "rate limit exceeded"}
 }
 
 func (a *adapter) handleError(c echo.Context, err error) error {
-	if a.c.onError != nil {
-		return a.c.onError(c, err)
-	}
-	if a.c.problem {
-		a.g.WriteError(c.Response(), err)
+	switch {
+	case a.c.ErrorHandler != nil:
+		return a.c.ErrorHandler(c, err)
+	case a.writesError:
+		a.g.Fail(c.Response(), c.Request(), err)
 		return nil
 	}
 	status := a.g.ErrorHeaders(c.Response().Header(), err)
@@ -139,115 +180,4 @@ func (a *adapter) handleError(c echo.Context, err error) error {
 	// Internal would be shown by Echo's default error handler in debug mode.
 	c.Logger().Error(err)
 	return echo.NewHTTPError(status, http.StatusText(status))
-}
-
-// WithSkipper exempts the requests for which s returns true (default
-// middleware.DefaultSkipper, none), for example health checks. A skipped
-// request is not counted and gets no headers.
-func WithSkipper(s middleware.Skipper) Option {
-	return func(c *config) error {
-		if s == nil {
-			return fmt.Errorf("%w: WithSkipper(nil)", nethttpmw.ErrInvalidOption)
-		}
-		c.skipper = s
-		return nil
-	}
-}
-
-// WithKeyFunc replaces the client address as the limiter key (default:
-// nethttpmw's Identity, never c.RealIP()). f sees the echo.Context, so it
-// can use what earlier middleware stored (c.Get("user")). An error goes to
-// the error handler wrapping nethttpmw.ErrUnidentified (default: 400).
-func WithKeyFunc(f func(c echo.Context) (string, error)) Option {
-	return func(c *config) error {
-		if f == nil {
-			return fmt.Errorf("%w: WithKeyFunc(nil)", nethttpmw.ErrInvalidOption)
-		}
-		c.keyFunc = f
-		return nil
-	}
-}
-
-// WithCost sets each request's cost in tokens (default 1); see
-// nethttpmw.WithCost.
-func WithCost(f func(c echo.Context) int) Option {
-	return func(c *config) error {
-		if f == nil {
-			return fmt.Errorf("%w: WithCost(nil)", nethttpmw.ErrInvalidOption)
-		}
-		c.cost = f
-		return nil
-	}
-}
-
-// WithDeniedHandler replaces the default denial (returning ErrDenied, a
-// 429 *echo.HTTPError). When f runs, the RateLimit fields and Retry-After
-// are set on the response; its return value is the middleware's.
-func WithDeniedHandler(f func(c echo.Context, d limiter.Decision) error) Option {
-	return func(c *config) error {
-		if f == nil {
-			return fmt.Errorf("%w: WithDeniedHandler(nil)", nethttpmw.ErrInvalidOption)
-		}
-		c.denied = f
-		return nil
-	}
-}
-
-// WithErrorHandler replaces the default handling of a request for which no
-// decision could be made (limiter error, key function error). The default
-// logs err with c.Logger() and returns an *echo.HTTPError with the status
-// of nethttpmw.ErrorStatus and its status text, never err's text; the
-// request is not let through.
-func WithErrorHandler(f func(c echo.Context, err error) error) Option {
-	return func(c *config) error {
-		if f == nil {
-			return fmt.Errorf("%w: WithErrorHandler(nil)", nethttpmw.ErrInvalidOption)
-		}
-		c.onError = f
-		return nil
-	}
-}
-
-// WithTrustedProxies is nethttpmw.WithTrustedProxies (default: none).
-func WithTrustedProxies(prefixes ...netip.Prefix) Option {
-	return with(nethttpmw.WithTrustedProxies(prefixes...))
-}
-
-// WithProxyHeader is nethttpmw.WithProxyHeader (default X-Forwarded-For).
-func WithProxyHeader(h nethttpmw.ProxyHeader) Option {
-	return with(nethttpmw.WithProxyHeader(h))
-}
-
-// WithIPv6Prefix is nethttpmw.WithIPv6Prefix (default 64).
-func WithIPv6Prefix(bits int) Option { return with(nethttpmw.WithIPv6Prefix(bits)) }
-
-// WithDryRun is nethttpmw.WithDryRun (default off): never block, report
-// would-be denials to f.
-func WithDryRun(f func(r *http.Request, d limiter.Decision)) Option {
-	return with(nethttpmw.WithDryRun(f))
-}
-
-// WithPolicyName is nethttpmw.WithPolicyName (default "default").
-func WithPolicyName(name string) Option { return with(nethttpmw.WithPolicyName(name)) }
-
-// WithLegacyHeaders is nethttpmw.WithLegacyHeaders (default off).
-func WithLegacyHeaders() Option { return with(nethttpmw.WithLegacyHeaders()) }
-
-// WithProblemDetails makes the default denial and error responses RFC 9457
-// application/problem+json documents, written directly to the response
-// (Echo's HTTPErrorHandler would send them as application/json); the
-// middleware then returns nil. Default off.
-func WithProblemDetails() Option {
-	return func(c *config) error {
-		c.problem = true
-		c.net = append(c.net, nethttpmw.WithProblemDetails())
-		return nil
-	}
-}
-
-func with(o nethttpmw.Option) Option {
-	return func(c *config) error {
-		c.net = append(c.net, o)
-		return nil
-	}
 }

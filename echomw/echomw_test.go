@@ -34,6 +34,15 @@ func newLimiter(t testing.TB, p limiter.Policy) *limiter.Limiter {
 	return l
 }
 
+func newGate(t testing.TB, l *limiter.Limiter, opts ...nethttpmw.Option) *nethttpmw.Gate {
+	t.Helper()
+	g, err := nethttpmw.NewGate(l, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func newEcho(m echo.MiddlewareFunc) *echo.Echo {
 	e := echo.New()
 	e.Logger.SetOutput(io.Discard)
@@ -101,11 +110,11 @@ func TestSpoofing(t *testing.T) {
 		name    string
 		proxies int
 		header  nethttpmw.ProxyHeader
-		opts    []Option
+		opts    []nethttpmw.Option
 	}
 	cases := []tc{{"no proxy, default options", 0, "", nil}}
 	for _, h := range []nethttpmw.ProxyHeader{nethttpmw.HeaderXForwardedFor, nethttpmw.HeaderForwarded, nethttpmw.HeaderXRealIP} {
-		opts := []Option{WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")), WithProxyHeader(h)}
+		opts := []nethttpmw.Option{nethttpmw.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")), nethttpmw.WithProxyHeader(h)}
 		cases = append(cases, tc{"no proxy, trusting " + string(h), 0, h, opts}, tc{"one proxy writing " + string(h), 1, h, opts})
 		if h != nethttpmw.HeaderXRealIP {
 			cases = append(cases, tc{"two proxies writing " + string(h), 2, h, opts})
@@ -160,7 +169,7 @@ func TestNeverRealIP(t *testing.T) {
 
 func TestDenial(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEcho(New(newLimiter(t, policy()), WithLegacyHeaders()))
+		e := newEcho(New(newLimiter(t, policy()), nethttpmw.WithLegacyHeaders()))
 		for range burst {
 			serve(e, get("192.0.2.1:1"))
 		}
@@ -189,8 +198,18 @@ func TestDeniedThroughHTTPErrorHandler(t *testing.T) {
 			_ = c.NoContent(599)
 		}
 		serve(e, get("192.0.2.1:1"))
-		if w := serve(e, get("192.0.2.1:1")); w.Code != 599 || got != ErrDenied || ErrDenied.Code != 429 {
+		if w := serve(e, get("192.0.2.1:1")); w.Code != 599 {
 			t.Fatalf("status %d, error %v", w.Code, got)
+		}
+		var he *echo.HTTPError
+		if !errors.As(got, &he) || he.Code != 429 || he.Message != "rate limit exceeded" {
+			t.Fatalf("error %#v, want a 429 *echo.HTTPError", got)
+		}
+		// Each denial's error is its own: changing one changes no other.
+		he.Code, he.Message = 500, "changed"
+		serve(e, get("192.0.2.1:1"))
+		if !errors.As(got, &he) || he.Code != 429 || he.Message != "rate limit exceeded" {
+			t.Fatalf("after a change to an earlier denial's error: %#v", got)
 		}
 	})
 }
@@ -198,7 +217,7 @@ func TestDeniedThroughHTTPErrorHandler(t *testing.T) {
 func TestSkipper(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLimiter(t, policy())
-		e := newEcho(New(l, WithSkipper(func(c echo.Context) bool { return c.Request().URL.Path == "/healthz" })))
+		e := newEcho(FromGate(newGate(t, l), Config{Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/healthz" }}))
 		for range 3 * burst {
 			if w := serve(e, httptest.NewRequest("GET", "/healthz", nil)); w.Code != 200 || w.Header().Get("RateLimit") != "" {
 				t.Fatalf("skipped: %d %v", w.Code, w.Header())
@@ -217,15 +236,16 @@ func TestKeyFuncAndCost(t *testing.T) {
 		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc { // an "auth" middleware
 			return func(c echo.Context) error { c.Set("user", c.Request().Header.Get("X-User")); return next(c) }
 		})
-		e.Use(New(newLimiter(t, policy()),
-			WithKeyFunc(func(c echo.Context) (string, error) {
+		e.Use(FromGate(newGate(t, newLimiter(t, policy())), Config{
+			KeyFunc: func(c echo.Context) (string, error) {
 				u, _ := c.Get("user").(string)
 				if u == "" {
 					return "", errors.New("no user")
 				}
 				return "user|" + u, nil
-			}),
-			WithCost(func(c echo.Context) int { return len(c.QueryParam("n")) + 1 })))
+			},
+			Cost: func(c echo.Context) int { return len(c.QueryParam("n")) + 1 },
+		}))
 		e.GET("/", func(c echo.Context) error { return c.NoContent(204) })
 		req := func(user, query string) int {
 			r := httptest.NewRequest("GET", "/?"+query, nil)
@@ -254,11 +274,11 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("closed limiter: %d %q %v", w.Code, w.Body, w.Header())
 	}
 	var got error
-	e = newEcho(New(l, WithErrorHandler(func(c echo.Context, err error) error { got = err; return c.NoContent(http.StatusTeapot) })))
+	e = newEcho(FromGate(newGate(t, l), Config{ErrorHandler: func(c echo.Context, err error) error { got = err; return c.NoContent(http.StatusTeapot) }}))
 	if w := serve(e, get("192.0.2.1:1")); w.Code != http.StatusTeapot || !errors.Is(got, limiter.ErrClosed) {
 		t.Fatalf("custom error handler: %d %v", w.Code, got)
 	}
-	e = newEcho(New(newLimiter(t, limiter.PerSecond(5)), WithCost(func(echo.Context) int { return 99 })))
+	e = newEcho(FromGate(newGate(t, newLimiter(t, limiter.PerSecond(5))), Config{Cost: func(echo.Context) int { return 99 }}))
 	if w := serve(e, get("192.0.2.1:1")); w.Code != 500 || strings.Contains(w.Body.String(), "cost") {
 		t.Fatalf("invalid cost: %d %q", w.Code, w.Body)
 	}
@@ -267,7 +287,7 @@ func TestErrors(t *testing.T) {
 func TestProblemDetails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLimiter(t, limiter.Policy{Rate: 1, Burst: 1})
-		e := newEcho(New(l, WithProblemDetails()))
+		e := newEcho(New(l, nethttpmw.WithProblemDetails()))
 		serve(e, get("192.0.2.1:1"))
 		w := serve(e, get("192.0.2.1:1"))
 		var p struct{ Status int }
@@ -285,18 +305,20 @@ func TestProblemDetails(t *testing.T) {
 func TestDryRunAndDeniedHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := 0
-		e := newEcho(New(newLimiter(t, policy()), WithDryRun(func(*http.Request, limiter.Decision) { n++ }), WithPolicyName("p")))
+		var paths []string
+		e := newEcho(FromGate(newGate(t, newLimiter(t, policy()), nethttpmw.WithDryRun(func(*http.Request, limiter.Decision) { n++ }), nethttpmw.WithPolicyName("p")),
+			Config{OnDryRun: func(c echo.Context, d limiter.Decision) { paths = append(paths, c.Path()) }}))
 		for range 3 * burst {
 			if w := serve(e, get("192.0.2.1:1")); w.Code != 200 || !strings.HasPrefix(w.Header().Get("RateLimit"), `"p";`) {
 				t.Fatalf("dry run: %d %v", w.Code, w.Header())
 			}
 		}
-		if n != 2*burst {
-			t.Fatalf("dry run counted %d, want %d", n, 2*burst)
+		if n != 2*burst || len(paths) != 2*burst || paths[0] != "/*" {
+			t.Fatalf("dry run counted %d, OnDryRun saw %q; want %d each, with the route", n, paths, 2*burst)
 		}
-		e = newEcho(New(newLimiter(t, policy()), WithDeniedHandler(func(c echo.Context, d limiter.Decision) error {
+		e = newEcho(FromGate(newGate(t, newLimiter(t, policy())), Config{DeniedHandler: func(c echo.Context, d limiter.Decision) error {
 			return c.String(http.StatusTooManyRequests, fmt.Sprintf("slow down, %s", c.Response().Header().Get("Retry-After")))
-		})))
+		}}))
 		for range burst {
 			serve(e, get("192.0.2.1:1"))
 		}
@@ -308,32 +330,30 @@ func TestDryRunAndDeniedHandler(t *testing.T) {
 
 func TestMisuse(t *testing.T) {
 	l := newLimiter(t, limiter.PerSecond(1))
-	for name, opts := range map[string][]Option{
+	for name, opts := range map[string][]nethttpmw.Option{
 		"nil option":     {nil},
-		"nil skipper":    {WithSkipper(nil)},
-		"nil key func":   {WithKeyFunc(nil)},
-		"nil cost":       {WithCost(nil)},
-		"nil denied":     {WithDeniedHandler(nil)},
-		"nil error":      {WithErrorHandler(nil)},
-		"bad prefix":     {WithIPv6Prefix(0)},
-		"bad header":     {WithProxyHeader("X-Client-IP")},
-		"bad name":       {WithPolicyName("")},
-		"bad trusted":    {WithTrustedProxies(netip.Prefix{})},
-		"nil after good": {WithLegacyHeaders(), nil},
+		"bad prefix":     {nethttpmw.WithIPv6Prefix(0)},
+		"bad header":     {nethttpmw.WithProxyHeader("X-Client-IP")},
+		"bad name":       {nethttpmw.WithPolicyName("")},
+		"bad trusted":    {nethttpmw.WithTrustedProxies(netip.Prefix{})},
+		"nil after good": {nethttpmw.WithLegacyHeaders(), nil},
 	} {
-		if _, err := NewWithError(l, opts...); !errors.Is(err, nethttpmw.ErrInvalidOption) {
-			t.Errorf("%s: error %v, want ErrInvalidOption", name, err)
+		if err := panicOf(func() { New(l, opts...) }); !errors.Is(err, nethttpmw.ErrInvalidOption) {
+			t.Errorf("%s: New panicked with %v, want ErrInvalidOption", name, err)
 		}
 	}
-	if _, err := NewWithError(nil); !errors.Is(err, nethttpmw.ErrInvalidOption) {
-		t.Errorf("nil limiter: error %v", err)
+	if err := panicOf(func() { New(nil) }); !errors.Is(err, nethttpmw.ErrInvalidOption) {
+		t.Errorf("New(nil) panicked with %v, want ErrInvalidOption", err)
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("New(nil) did not panic")
-		}
-	}()
-	New(nil)
+	if err := panicOf(func() { FromGate(nil, Config{}) }); !errors.Is(err, nethttpmw.ErrInvalidOption) {
+		t.Errorf("FromGate(nil) panicked with %v, want ErrInvalidOption", err)
+	}
+}
+
+func panicOf(f func()) (err error) {
+	defer func() { err, _ = recover().(error) }()
+	f()
+	return nil
 }
 
 // TestIPv6Grouping: addresses of one /64 share a bucket through Echo too.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/echomw"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/nethttpmw"
 )
 
 func Example() {
@@ -17,8 +18,12 @@ func Example() {
 		panic(err)
 	}
 	defer l.Close()
+	g, err := nethttpmw.NewGate(l) // nethttpmw's options, if any, go here
+	if err != nil {
+		panic(err)
+	}
 	e := echo.New()
-	e.Use(echomw.New(l, echomw.WithSkipper(func(c echo.Context) bool { return c.Path() == "/healthz" })))
+	e.Use(echomw.FromGate(g, echomw.Config{Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" }}))
 	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "hello") })
 
 	for range 2 {

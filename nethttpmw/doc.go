@@ -51,7 +51,12 @@
 //
 // # Cost
 //
-// For a client that has been seen recently, the middleware itself
-// allocates nothing: its key comes from a bounded cache and every header
-// value is precomputed or cached.
+// For a client that has been seen recently, the middleware itself makes
+// one allocation per response, allowed or denied: the array behind the
+// response's header values. The []string values in the header map are the
+// response's own, so a handler may edit them in place; the strings in them
+// are formatted once per policy and cached (a RateLimit value that is not
+// cached is formatted into that same allocation). The key comes from a
+// bounded cache. The values follow the limiter's current policy: after
+// SetPolicy or Plans.Update, the next response advertises the new one.
 package nethttpmw

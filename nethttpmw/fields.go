@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/time/rate"
 
@@ -43,6 +44,9 @@ const (
 	keyXLimit     = "X-Ratelimit-Limit"
 	keyXRemaining = "X-Ratelimit-Remaining"
 	keyXReset     = "X-Ratelimit-Reset"
+
+	keyContentType = "Content-Type"
+	keyNosniff     = "X-Content-Type-Options"
 )
 
 // maxSFInteger is the largest Structured Field Integer (RFC 9651, 3.3.1).
@@ -55,23 +59,25 @@ const (
 	maxPairs = 16384
 )
 
-// fields formats one policy's header values. Every value is a []string of
-// length and capacity 1 that is shared between responses: assigning it to a
-// header map costs no allocation, and a handler that appends to the header
-// gets a copy, so the shared value is never modified.
+// fields formats one policy's header values. The strings are formatted
+// once and shared, as strings are immutable; the []string values in a
+// header map are not: set allocates them for each response (one backing
+// array for all of its values), so that a handler that edits
+// h["Ratelimit"][0] in place changes its own response only.
 type fields struct {
-	inf    bool     // rate.Inf: no fields, nothing is limited
-	policy []string // RateLimit-Policy, precomputed
-	limit  []string // X-RateLimit-Limit, precomputed
-	prefix string   // `"name";r=`
-	window int64    // w, and the largest t
-	nums   [][]string
-	pairs  []atomic.Pointer[[1]string] // RateLimit values by r*(window+1)+t, filled on first use
+	p      limiter.Policy // the policy the values describe
+	inf    bool           // rate.Inf: no fields, nothing is limited
+	policy string         // RateLimit-Policy
+	limit  string         // X-RateLimit-Limit
+	prefix string         // `"name";r=`
+	window int64          // w, and the largest t
+	nums   []string
+	pairs  []atomic.Pointer[string] // RateLimit values by r*(window+1)+t, filled on first use
 	burst  int
 }
 
 func newFields(p limiter.Policy, name string) *fields {
-	f := &fields{inf: p.Rate == rate.Inf, burst: p.Burst}
+	f := &fields{p: p, inf: p.Rate == rate.Inf, burst: p.Burst}
 	if f.inf {
 		return f
 	}
@@ -81,23 +87,28 @@ func newFields(p limiter.Policy, name string) *fields {
 	pol = strconv.AppendInt(pol, min(int64(p.Burst), maxSFInteger), 10)
 	pol = append(pol, ";w="...)
 	pol = strconv.AppendInt(pol, f.window, 10)
-	f.policy = []string{string(pol)}
+	f.policy = string(pol)
 	f.prefix = string(quoted) + ";r="
-	f.nums = make([][]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
+	f.nums = make([]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
 	for i := range f.nums {
-		f.nums[i] = []string{strconv.Itoa(i)}
+		f.nums[i] = strconv.Itoa(i)
 	}
 	f.limit = f.num(min(int64(p.Burst), maxSFInteger))
 	if int64(p.Burst) < maxPairs && f.window < maxPairs { // no overflow below
 		if n := (int64(p.Burst) + 1) * (f.window + 1); n <= maxPairs {
-			f.pairs = make([]atomic.Pointer[[1]string], n)
+			f.pairs = make([]atomic.Pointer[string], n)
 		}
 	}
 	return f
 }
 
-// set writes the fields for d into h and, if block, Retry-After.
-func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
+// set writes the fields for d into h and, if block, Retry-After, and
+// then, if ct is not empty and block, Content-Type: ct and
+// X-Content-Type-Options: nosniff (the default denial's, in the same
+// allocation). Every value is a slice of length and capacity 1 into one
+// array allocated for this response: the response owns its values, and an
+// append to one of them copies it rather than overwrite its neighbour.
+func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool, ct string) {
 	if f.inf {
 		return
 	}
@@ -105,15 +116,46 @@ func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool) {
 	if !d.Allowed {
 		t = retrySeconds(d)
 	}
-	h[keyPolicy] = f.policy
-	h[keyRateLimit] = f.rateLimit(r, t)
+	rl, cached := f.cachedRateLimit(r, t)
+	n := 2
 	if block {
-		h[keyRetryAfter] = f.num(t)
+		n++
+		if ct != "" {
+			n += 2
+		}
 	}
 	if legacy {
-		h[keyXLimit] = f.limit
-		h[keyXRemaining] = f.num(r)
-		h[keyXReset] = f.num(t)
+		n += 3
+	}
+	var v []string
+	if !cached && n == 2 && len(f.prefix) <= maxPrefix {
+		// The common case without a cached value (a large Burst, admitted):
+		// the value's bytes share the allocation of the array.
+		x := new(valuesAndText)
+		v = x.v[:]
+		rl = x.format(f.prefix, r, t)
+	} else {
+		v = make([]string, n)
+		if !cached {
+			rl = f.formatRateLimit(r, t)
+		}
+	}
+	v[0], v[1] = f.policy, rl
+	h[keyPolicy], h[keyRateLimit] = v[0:1:1], v[1:2:2]
+	i := 2
+	if block {
+		v[i] = f.num(t)
+		h[keyRetryAfter] = v[i : i+1 : i+1]
+		i++
+		if ct != "" {
+			v[i], v[i+1] = ct, "nosniff"
+			h[keyContentType], h[keyNosniff] = v[i:i+1:i+1], v[i+1:i+2:i+2]
+			i += 2
+		}
+	}
+	if legacy {
+		v[i], v[i+1], v[i+2] = f.limit, f.num(r), f.num(t)
+		h[keyXLimit], h[keyXRemaining], h[keyXReset] = v[i:i+1:i+1], v[i+1:i+2:i+2], v[i+2:i+3:i+3]
 	}
 }
 
@@ -123,33 +165,58 @@ func retrySeconds(d limiter.Decision) int64 {
 	return max(1, ceilSeconds(float64(d.RetryAfter)))
 }
 
-func (f *fields) num(n int64) []string {
+func (f *fields) num(n int64) string {
 	if n >= 0 && n < int64(len(f.nums)) {
 		return f.nums[n]
 	}
-	return []string{strconv.FormatInt(n, 10)}
+	return strconv.FormatInt(n, 10)
 }
 
-func (f *fields) rateLimit(r, t int64) []string {
+// cachedRateLimit returns the RateLimit value for r and t from the cache,
+// filling its slot on first use, or reports that it has none for them.
+func (f *fields) cachedRateLimit(r, t int64) (string, bool) {
 	if f.pairs == nil || r > int64(f.burst) || t > f.window {
-		return f.formatRateLimit(r, t)[:]
+		return "", false
 	}
 	slot := &f.pairs[r*(f.window+1)+t]
 	v := slot.Load()
 	if v == nil {
-		v = f.formatRateLimit(r, t)
+		s := f.formatRateLimit(r, t)
+		v = &s
 		slot.Store(v)
 	}
-	return v[:]
+	return *v, true
 }
 
-func (f *fields) formatRateLimit(r, t int64) *[1]string {
+// maxPrefix is the longest prefix (`"name";r=`) that valuesAndText holds
+// with two Integers of up to 15 digits and ";t=".
+const maxPrefix = len(valuesAndText{}.b) - 2*15 - 3
+
+// valuesAndText is a response's two RateLimit field values and the bytes
+// of the RateLimit value, in one allocation.
+type valuesAndText struct {
+	v [2]string
+	b [64]byte
+}
+
+// format formats the RateLimit value into x.b and returns it as a string
+// over those bytes, which are never written again: x is this response's
+// alone, and the string is only stored in x.v.
+func (x *valuesAndText) format(prefix string, r, t int64) string {
+	b := append(x.b[:0:len(x.b)], prefix...)
+	b = strconv.AppendInt(b, r, 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, t, 10)
+	return unsafe.String(&b[0], len(b)) // b is x.b unless the prefix check failed
+}
+
+func (f *fields) formatRateLimit(r, t int64) string {
 	var buf [96]byte
 	b := append(buf[:0], f.prefix...)
 	b = strconv.AppendInt(b, r, 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, t, 10)
-	return &[1]string{string(b)}
+	return string(b)
 }
 
 // ceilSeconds converts float nanoseconds to whole seconds, rounding up and

@@ -191,7 +191,7 @@ func TestFieldsExtremePolicies(t *testing.T) {
 			{Allowed: true, Limit: p.Burst, Remaining: p.Burst - 1, ResetAfter: math.MaxInt64},
 			{Allowed: false, Limit: p.Burst, Remaining: 0, RetryAfter: math.MaxInt64, ResetAfter: math.MaxInt64},
 		} {
-			f.set(h, d, !d.Allowed, true)
+			f.set(h, d, !d.Allowed, true, "")
 			checkMember(t, "RateLimit-Policy", h.Get("RateLimit-Policy"), "x", "q", "w")
 			checkMember(t, "RateLimit", h.Get("RateLimit"), "x", "r", "t")
 		}

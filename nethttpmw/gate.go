@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/floodgate-go/floodgate/limiter"
 )
@@ -23,9 +24,9 @@ type Gate struct {
 	l   *limiter.Limiter
 	cfg config
 	id  *Identity
-	f   *fields
+	f   atomic.Pointer[fields] // the values of the policy last seen; see fields
 
-	deniedType []string // default 429 response
+	deniedType string // default 429 response
 	deniedBody []byte
 	problem    bool
 }
@@ -40,12 +41,13 @@ func NewGate(l *limiter.Limiter, opts ...Option) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gate{l: l, cfg: c, id: newIdentity(&c), f: newFields(l.Policy(), c.name), problem: c.problem}
+	g := &Gate{l: l, cfg: c, id: newIdentity(&c), problem: c.problem}
+	g.f.Store(newFields(l.Policy(), c.name))
 	if c.problem {
-		g.deniedType = []string{"application/problem+json"}
+		g.deniedType = "application/problem+json"
 		g.deniedBody = []byte(problemJSON(http.StatusTooManyRequests, "The rate limit of policy "+strconvQuote(c.name)+" is exhausted; retry after the time in the Retry-After header."))
 	} else {
-		g.deniedType = []string{"text/plain; charset=utf-8"}
+		g.deniedType = "text/plain; charset=utf-8"
 		g.deniedBody = []byte("rate limit exceeded\n")
 	}
 	return g, nil
@@ -86,21 +88,44 @@ func (g *Gate) Cost(r *http.Request) int {
 // is in dry-run mode: then the denial is reported to the dry-run function
 // and the request goes on.
 func (g *Gate) Apply(r *http.Request, h http.Header, d limiter.Decision) (block bool) {
+	return g.apply(r, h, d, "")
+}
+
+// apply is Apply, which also sets Content-Type: ct on a blocked request if
+// ct is not empty.
+func (g *Gate) apply(r *http.Request, h http.Header, d limiter.Decision, ct string) (block bool) {
 	block = !d.Allowed && !g.cfg.dryRun
-	g.f.set(h, d, block, g.cfg.legacy)
+	g.fields().set(h, d, block, g.cfg.legacy, ct)
 	if !d.Allowed && g.cfg.dryRun && g.cfg.onDryRun != nil {
 		g.cfg.onDryRun(r, d)
 	}
 	return block
 }
 
+// fields returns the values of the limiter's current policy, which
+// SetPolicy (or Plans.Update) may have changed since the last request: one
+// atomic load and a comparison, unless it has.
+func (g *Gate) fields() *fields {
+	p, f := g.l.Policy(), g.f.Load()
+	for f.p != p {
+		nf := newFields(p, g.cfg.name)
+		if g.f.CompareAndSwap(f, nf) {
+			return nf
+		}
+		f = g.f.Load()
+	}
+	return f
+}
+
 // WriteDenied writes the default response to a denied request: 429 Too
 // Many Requests with a short body (plain text, or problem details with
 // WithProblemDetails). Call it after Apply, which set the headers.
 func (g *Gate) WriteDenied(w http.ResponseWriter) {
-	h := w.Header()
-	h["Content-Type"] = g.deniedType
-	h["X-Content-Type-Options"] = nosniff
+	setContentType(w.Header(), g.deniedType)
+	g.writeDeniedBody(w)
+}
+
+func (g *Gate) writeDeniedBody(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = w.Write(g.deniedBody)
 }
@@ -110,15 +135,13 @@ func (g *Gate) WriteDenied(w http.ResponseWriter) {
 // never writes err's text.
 func (g *Gate) WriteError(w http.ResponseWriter, err error) {
 	status := g.ErrorHeaders(w.Header(), err)
-	h := w.Header()
-	h["X-Content-Type-Options"] = nosniff
 	if g.problem {
-		h["Content-Type"] = []string{"application/problem+json"}
+		setContentType(w.Header(), "application/problem+json")
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(problemJSON(status, "")))
 		return
 	}
-	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	setContentType(w.Header(), "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(http.StatusText(status) + "\n"))
 }
@@ -128,7 +151,7 @@ func (g *Gate) WriteError(w http.ResponseWriter, err error) {
 func (g *Gate) ErrorHeaders(h http.Header, err error) (status int) {
 	status = ErrorStatus(err)
 	if status == http.StatusServiceUnavailable {
-		h[keyRetryAfter] = g.f.one()
+		h[keyRetryAfter] = []string{"1"}
 	}
 	return status
 }
@@ -153,14 +176,11 @@ func ErrorStatus(err error) int {
 	return http.StatusServiceUnavailable
 }
 
-var nosniff = []string{"nosniff"}
-
-// one is Retry-After: 1.
-func (f *fields) one() []string {
-	if len(f.nums) > 1 {
-		return f.nums[1]
-	}
-	return []string{"1"}
+// setContentType sets Content-Type to ct and X-Content-Type-Options to
+// nosniff, with values of this response's own (one allocation).
+func setContentType(h http.Header, ct string) {
+	v := &[2]string{ct, "nosniff"}
+	h["Content-Type"], h["X-Content-Type-Options"] = v[0:1:1], v[1:2:2]
 }
 
 // problemJSON is an RFC 9457 problem details document for status.

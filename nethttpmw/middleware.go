@@ -12,8 +12,10 @@ import (
 // Retry-After, and the next handler is not called.
 //
 // New panics if l is nil or an option is invalid, as it is meant to be
-// called once while the server is set up; use NewGate to get the error
-// instead.
+// called once while the server is set up. To get the error instead, build
+// the Gate with NewGate and wrap with its Handler method: in both packages,
+// New is the middleware that panics on misuse, and a constructor that
+// returns an error is named for what it returns (NewGate, NewIdentity).
 func New(l *limiter.Limiter, opts ...Option) func(http.Handler) http.Handler {
 	g, err := NewGate(l, opts...)
 	if err != nil {
@@ -31,11 +33,16 @@ func (g *Gate) Handler(next http.Handler) http.Handler {
 		}
 		d, err := g.decide(r)
 		if err != nil { // no decision was made
-			g.handleError(w, r, err)
+			g.Fail(w, r, err)
 			return
 		}
-		if g.Apply(r, w.Header(), d) {
-			g.deny(w, r, d)
+		if g.cfg.denied == nil { // the default denial: its headers in Apply's allocation
+			if g.apply(r, w.Header(), d, g.deniedType) {
+				g.writeDeniedBody(w)
+				return
+			}
+		} else if g.Apply(r, w.Header(), d) {
+			g.Deny(w, r, d)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -50,7 +57,9 @@ func (g *Gate) decide(r *http.Request) (limiter.Decision, error) {
 	return g.l.AllowN(r.Context(), key, g.Cost(r))
 }
 
-func (g *Gate) deny(w http.ResponseWriter, r *http.Request, d limiter.Decision) {
+// Deny responds to a denied request as the Gate is configured to: with
+// WithDeniedHandler's function, or WriteDenied. Call it after Apply.
+func (g *Gate) Deny(w http.ResponseWriter, r *http.Request, d limiter.Decision) {
 	if g.cfg.denied != nil {
 		g.cfg.denied(w, r, d)
 		return
@@ -58,10 +67,21 @@ func (g *Gate) deny(w http.ResponseWriter, r *http.Request, d limiter.Decision) 
 	g.WriteDenied(w)
 }
 
-func (g *Gate) handleError(w http.ResponseWriter, r *http.Request, err error) {
+// Fail responds to a request for which no decision could be made as the
+// Gate is configured to: with WithErrorHandler's function, or WriteError.
+func (g *Gate) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	if g.cfg.onError != nil {
 		g.cfg.onError(w, r, err)
 		return
 	}
 	g.WriteError(w, err)
+}
+
+// Responds reports whether the Gate has a response of its own to a denied
+// request (WithDeniedHandler or WithProblemDetails) and to one for which
+// no decision could be made (WithErrorHandler or WithProblemDetails). Where
+// it has none, an adapter may follow its framework's convention instead of
+// Deny or Fail (echomw returns an *echo.HTTPError).
+func (g *Gate) Responds() (denied, failed bool) {
+	return g.cfg.denied != nil || g.problem, g.cfg.onError != nil || g.problem
 }

@@ -321,7 +321,7 @@ func TestHostileKeysAndReset(t *testing.T) {
 	p := limiter.PerHour(1)
 	a, b := newLimiter(t, p, limiter.StoreConfig{Store: s}), newLimiter(t, p, limiter.StoreConfig{Store: s})
 	ctx := context.Background()
-	for i, k := range storetest.HostileKeys {
+	for i, k := range storetest.HostileKeys() {
 		if d, err := a.Allow(ctx, k); err != nil || !d.Allowed {
 			t.Fatalf("key %d: first request: %+v, %v", i, d, err)
 		}

@@ -15,7 +15,7 @@ import (
 // bounded length; raw bodies only for raw-safe keys, and two different
 // keys never map to the same Redis key.
 func FuzzKey(f *testing.F) {
-	for _, k := range storetest.HostileKeys {
+	for _, k := range storetest.HostileKeys() {
 		f.Add(k, k+"x")
 	}
 	m := miniredis.RunT(f)

@@ -201,7 +201,7 @@ func TestKey(t *testing.T) {
 		}
 	}
 	seen := map[string]string{}
-	for _, key := range storetest.HostileKeys {
+	for _, key := range storetest.HostileKeys() {
 		got := s.Key(key)
 		if !strings.HasPrefix(got, "fg:r:") && !strings.HasPrefix(got, "fg:h:") {
 			t.Errorf("Key(%.20q) = %q: no marker", key, got)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/echomw"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/nethttpmw"
 )
 
 func main() {
@@ -41,9 +42,7 @@ func newServer(trust string) (*echo.Echo, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []echomw.Option{
-		echomw.WithSkipper(func(c echo.Context) bool { return c.Path() == "/healthz" }),
-	}
+	var opts []nethttpmw.Option
 	if trust != "" {
 		var prefixes []netip.Prefix
 		for _, s := range strings.Split(trust, ",") {
@@ -54,12 +53,17 @@ func newServer(trust string) (*echo.Echo, func() error, error) {
 			}
 			prefixes = append(prefixes, p)
 		}
-		opts = append(opts, echomw.WithTrustedProxies(prefixes...))
+		opts = append(opts, nethttpmw.WithTrustedProxies(prefixes...))
+	}
+	g, err := nethttpmw.NewGate(l, opts...)
+	if err != nil {
+		l.Close()
+		return nil, nil, err
 	}
 
 	e := echo.New()
 	e.HideBanner = true
-	e.Use(echomw.New(l, opts...))
+	e.Use(echomw.FromGate(g, echomw.Config{Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" }}))
 	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "hello\n") })
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	return e, l.Close, nil

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,9 +126,12 @@ func testReset(t *testing.T, s limiter.Store) {
 	}
 }
 
-// HostileKeys are keys that look alike, or try to escape a namespace or
-// pick a Cluster slot. Each must have its own bucket.
-var HostileKeys = []string{
+// HostileKeys returns keys that look alike, or try to escape a namespace
+// or pick a Cluster slot. Each must have its own bucket. The slice is new
+// on every call: the caller may change it.
+func HostileKeys() []string { return slices.Clone(hostileKeys) }
+
+var hostileKeys = []string{
 	"", "a", "A", "a:", ":a", "a:b", "r:a", "h:a", "a:r:b", "{a}", "{a", "a}", "a\x00", "\x00a",
 	"\xff\xfe", "a b", "a\r\nb", "a*", "192.0.2.1", "2001:db8::/64",
 	strings.Repeat("x", 64), strings.Repeat("x", 65), strings.Repeat("x", 1<<16),
@@ -136,12 +140,12 @@ var HostileKeys = []string{
 
 func testKeysAreSeparate(t *testing.T, s limiter.Store) {
 	p := slow(1)
-	for i, k := range HostileKeys {
+	for i, k := range hostileKeys {
 		if d := take(t, s, k, p, 1, 0).Decision; !d.Allowed {
 			t.Fatalf("key %d (%.20q…): first request denied; it shares a bucket with an earlier key", i, k)
 		}
 	}
-	for i, k := range HostileKeys {
+	for i, k := range hostileKeys {
 		if d := take(t, s, k, p, 1, 0).Decision; d.Allowed {
 			t.Fatalf("key %d (%.20q…): second request allowed; its bucket was not kept", i, k)
 		}

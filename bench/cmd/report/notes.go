@@ -41,11 +41,11 @@ var explanations = map[string]string{
 		"where a built-in Go map costs one slot plus growth slack. The sync.Map baseline has the same table with 80-byte rate.Limiter buckets and pays the same overhead.",
 	"HTTPAllowed/echo": "Echo's RateLimiter sets no response header on an admitted request; floodgate's middlewares write the RateLimit-Policy and RateLimit fields on every response, " +
 		"and the RateLimit value changes with every request (its r= is the remaining count), so it is formatted each time: in a CPU profile of this benchmark (2 cores, -benchtime 3s) " +
-		"Gate's header writing (fields.set) is 28% of nethttpmw's CPU and 21% of echomw's, formatRateLimit alone 19% of nethttpmw's; " +
-		"its two allocations per request (the value and its []string) are floodgate's only ones on this path (memory profile). " +
-		"Echo's router wraps every middleware in a new closure on every request, which is echo's one allocation and echomw's third. On the denied path, where the headers are cached, floodgate's middlewares lead.",
+		"Gate's header writing (fields.set) is 28% of nethttpmw's CPU and 21% of echomw's; " +
+		"its one allocation per request (the array behind the response's own header values, which also holds the formatted value's bytes) is floodgate's only one on this path. " +
+		"Echo's router wraps every middleware in a new closure on every request, which is echo's one allocation and echomw's second. On the denied path, where the headers are cached, floodgate's middlewares lead.",
 	"HTTPAllowed/*": "floodgate's middlewares write the RateLimit-Policy and RateLimit fields on every response, and on this path the RateLimit value (its remaining count) changes with every request, " +
-		"so it is formatted each time (fields.set: 21–28% of the middleware's CPU in a profile of this benchmark, and its two allocations per request).",
+		"so it is formatted each time (fields.set: 21–28% of the middleware's CPU in a profile of this benchmark, and its one allocation per request: the array behind the response's own header values).",
 	"HTTPDenied/echo": "Both middlewares return a 429 *echo.HTTPError, which Echo's DefaultHTTPErrorHandler renders as JSON ({\"message\": …}, encoding/json over a map): " +
 		"in a memory profile of this benchmark that handler accounts for 68% of all bytes allocated, so both spend most of their overhead in Echo itself.",
 	"RedisSerial/*": "Each decision is one round trip to a redis-server on the same 2 cores, so the figures are mostly the round trip. " +
