@@ -63,10 +63,18 @@ func newGateway(c *config, upstream *url.URL, trust []netip.Prefix, ipOpts, plan
 	return g, nil
 }
 
-// install builds the state for c and publishes it.
+// install builds the state for c and publishes it. A Gate's headers
+// follow its Limiter's current policy, so a limit whose Limiter survived
+// the reload (SetPolicy, or Plans.Update of a changed plan) keeps its Gate;
+// only a new plan's Limiter needs a new one.
 func (g *gateway) install(c *config) error {
 	s := &state{keys: c.Keys, gates: map[string]*nethttpmw.Gate{}}
+	prev := g.state.Load()
 	add := func(name string, l *limiter.Limiter) error {
+		if prev != nil && prev.gates[name] != nil && prev.gates[name].Limiter() == l {
+			s.gates[name] = prev.gates[name]
+			return nil
+		}
 		gate, err := nethttpmw.NewGate(l, nethttpmw.WithPolicyName(name), nethttpmw.WithTrustedProxies(g.trust...))
 		s.gates[name] = gate
 		return err

@@ -157,15 +157,20 @@ func TestGatewayReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := gw.state.Load().gates["anonymous"]
 	if err := gw.Reload(c); err != nil {
 		t.Fatal(err)
 	}
 	// The client keeps its bucket, and so its spending: it is still out of
-	// tokens, now under the new policy, whose headers the response carries.
+	// tokens, now under the new policy, whose headers the response carries
+	// from the same Gate (headers follow the Limiter's policy).
 	resp := get(t, srv, "")
 	wantStatus(t, resp, http.StatusTooManyRequests, "anonymous")
 	if got := resp.Header.Get("RateLimit-Policy"); !strings.Contains(got, "q=2") {
 		t.Fatalf("RateLimit-Policy %q after the reload, want q=2", got)
+	}
+	if gw.state.Load().gates["anonymous"] != before {
+		t.Fatal("the reload rebuilt the plan's Gate; its Limiter survived, so should the Gate")
 	}
 }
 
