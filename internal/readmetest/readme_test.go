@@ -27,6 +27,9 @@ func TestReadmeSnippetsAreExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n, marked := strings.Count(string(readme), "```go\n"), len(marker.FindAll(readme, -1)); n != marked {
+		t.Errorf("README.md has %d Go snippets, %d of them marked: mark each with the Example it is", n, marked)
+	}
 	found := marker.FindAllSubmatch(readme, -1)
 	if len(found) < 5 {
 		t.Fatalf("%d marked snippets in README.md, want the recipes at least", len(found))
