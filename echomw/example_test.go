@@ -52,7 +52,7 @@ func ExampleConfig() {
 		panic(err)
 	}
 	e := echo.New()
-	e.Logger.SetOutput(io.Discard) // echomw logs the 400's cause with Echo's logger
+	e.Logger.SetOutput(io.Discard)                       // echomw logs the 400's cause with Echo's logger
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc { // stands in for authentication
 		return func(c echo.Context) error {
 			if u := c.Request().Header.Get("X-User"); u != "" {
