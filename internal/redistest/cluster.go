@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"os/exec"
 	"strconv"
@@ -38,7 +39,7 @@ func StartCluster(tb testing.TB) *Cluster {
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	out, err := runTied(exec.Command("redis-cli", args...))
 	if err != nil {
 		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -71,4 +72,18 @@ func clusterOK(addr string) bool {
 	}
 	line, err := r.ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "cluster_state:ok")
+}
+
+// runTied runs cmd to completion like CombinedOutput, tied to the test
+// process as servers are (startTied): redis-cli --cluster create can wait
+// on the nodes for seconds, and must not outlive a test that dies meanwhile.
+func runTied(cmd *exec.Cmd) ([]byte, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	exited, err := startTied(cmd)
+	if err != nil {
+		return nil, err
+	}
+	err = <-exited
+	return out.Bytes(), err
 }

@@ -53,15 +53,15 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
 // Start starts a standalone redis-server on a free loopback port with no
 // persistence, waits until it answers PING, and stops it when tb ends.
+// On Linux the server is also killed when the test process dies without
+// running its cleanups (a -timeout panic, os.Exit, a signal); see startTied.
 // Extra arguments are passed to redis-server.
 func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
 	Need(tb, "redis-server")
 	var err error
 	for range 5 { // a port found free can be taken before the server binds it
-		s := &Server{Port: freePort(tb), dir: tb.TempDir()}
-		s.args = append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", s.dir, "--protected-mode", "no"}, extra...)
+		s := newServer(tb, extra...)
 		if err = s.start(); err == nil {
 			tb.Cleanup(s.Kill)
 			return s
@@ -71,16 +71,27 @@ func Start(tb testing.TB, extra ...string) *Server {
 	return nil
 }
 
+// newServer chooses a free port and a data directory for a server that
+// is not started yet.
+func newServer(tb testing.TB, extra ...string) *Server {
+	tb.Helper()
+	s := &Server{Port: freePort(tb), dir: tb.TempDir()}
+	s.args = append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--protected-mode", "no"}, extra...)
+	return s
+}
+
 func (s *Server) start() error {
 	cmd := exec.Command("redis-server", s.args...)
 	cmd.Dir = s.dir
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	exited, err := startTied(cmd)
+	if err != nil {
 		return err
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(s.done) }()
+	go func() { <-exited; close(s.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
