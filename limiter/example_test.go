@@ -188,3 +188,42 @@ func ExampleLimiter_Wait() {
 	fmt.Println(err != nil)
 	// Output: true
 }
+
+// Limit per plan and per client at once: an API key's plan (free 600 a
+// minute, pro 6,000 a minute) and at most 100 a second per client address,
+// with AllowAll, so a request denied by one limit costs nothing on the
+// other.
+func ExamplePlans_perAPIKey() {
+	plans, err := limiter.NewPlans(map[string]limiter.Policy{
+		"free": limiter.PerMinute(600),
+		"pro":  limiter.PerMinute(6000),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer plans.Close()
+	perIP, err := limiter.New(limiter.PerSecond(100))
+	if err != nil {
+		panic(err)
+	}
+	defer perIP.Close()
+	planOf := map[string]string{"key-1": "free", "key-2": "pro"} // your API keys
+
+	allow := func(ctx context.Context, clientIP, apiKey string) (limiter.CompositeDecision, error) {
+		plan, ok := planOf[apiKey]
+		if !ok {
+			plan = "free" // or refuse the key, after charging the client's address
+		}
+		l, _ := plans.Limiter(plan)
+		return limiter.AllowAll(ctx,
+			limiter.Limit{Name: "per-ip", Limiter: perIP, Key: clientIP},
+			limiter.Limit{Name: plan, Limiter: l, Key: plan + "|" + apiKey},
+		)
+	}
+	d, err := allow(context.Background(), "198.51.100.7", "key-2")
+	if err != nil {
+		panic(err) // no decision was made
+	}
+	fmt.Println(d.Allowed, d.Tightest, d.Limit)
+	// Output: true per-ip 100
+}
