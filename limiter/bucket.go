@@ -137,6 +137,44 @@ func (p *policyMath) fullAt(level float64, now int64) int64 {
 	return satAdd(now, int64(p.durationFromTokens(p.burst-level)))
 }
 
+// undone is what undoing a reservation reads and writes of a bucket: its
+// level and clock, and rate.Limiter's lastEvent when a reservation made
+// ahead may be outstanding (ahead).
+type undone struct {
+	tokens    float64
+	last      int64
+	lastEvent int64
+	ahead     bool
+}
+
+// cancelAt undoes a reservation of n tokens made under r, due at due, on
+// bucket state s at now under the current policy p, and returns the new
+// state: it gives back what giveBack says, capped at Burst, and moves
+// lastEvent back as rate.Reservation.CancelAt does; when no reservation is
+// outstanding any more, ahead becomes false (the next admission's own time
+// is then lastEvent). The one place the undo rule is applied, for the
+// buckets of the table and for the overflow bucket.
+func (p *policyMath) cancelAt(s undone, r *policyMath, n int, due, full, now int64) undone {
+	t := max(now, s.last)
+	lastEvent := due // no reservation after this one, unless one was made ahead later
+	if s.ahead && s.lastEvent > due {
+		lastEvent = s.lastEvent
+	}
+	back := r.giveBack(n, due, lastEvent, t, full)
+	if back <= 0 {
+		return s
+	}
+	s.tokens, s.last = min(p.advance(s.tokens, s.last, t)+back, p.burst), t
+	if s.ahead && s.lastEvent == due { // the latest reservation: CancelAt's lastEvent rule
+		if prev := r.prevEvent(n, due); prev >= t {
+			s.lastEvent = prev
+		} else {
+			s.ahead = false
+		}
+	}
+	return s
+}
+
 // prevEvent is rate.Reservation.CancelAt's new lastEvent when the undone
 // reservation (n tokens under p, due at due) was the latest: the time the
 // one before it was due.
@@ -272,32 +310,22 @@ func (b *bucket) allow(p *policyMath, now int64, n int, c *counters) (Decision, 
 // cancel undoes an admitted reservation of n tokens that did not go ahead
 // (a Wait cancelled, a composite limit denied elsewhere): r is the policy it
 // was made under, due its time-to-act and full as giveBack says; p is the
-// policy now. It gives
-// back what policyMath.giveBack says, capped at Burst, as
-// rate.Reservation.CancelAt does, and moves lastEvent back as CancelAt does.
-// A retired bucket was full: there is nothing to give back.
+// policy now (see policyMath.cancelAt). A retired bucket was full: there is
+// nothing to give back.
 func (b *bucket) cancel(p, r *policyMath, n int, due, full, now int64, ev *events) outcome {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.last < 0 || p.stale.Load() {
 		return b.refusal(p)
 	}
-	t := max(now, b.last)
-	lastEvent, reservedAhead := ev.get(b)
-	if !reservedAhead || lastEvent < due {
-		lastEvent = due // no reservation after this one
-	}
-	back := r.giveBack(n, due, lastEvent, t, full)
-	if back <= 0 {
-		return decided
-	}
-	b.tokens, b.last = min(p.advance(b.tokens, b.last, t)+back, p.burst), t
-	if reservedAhead && lastEvent == due { // the latest reservation: CancelAt's lastEvent rule
-		if prev := r.prevEvent(n, due); prev >= t {
-			ev.set(b, prev)
-		} else {
-			ev.forget(b) // none is outstanding now: the next admission's own time is lastEvent
-		}
+	lastEvent, ahead := ev.get(b)
+	s := p.cancelAt(undone{b.tokens, b.last, lastEvent, ahead}, r, n, due, full, now)
+	b.tokens, b.last = s.tokens, s.last
+	switch {
+	case s.ahead && s.lastEvent != lastEvent:
+		ev.set(b, s.lastEvent)
+	case ahead && !s.ahead:
+		ev.forget(b)
 	}
 	return decided
 }

@@ -102,23 +102,8 @@ func (o *overflow) cancel(p, r *policyMath, n int, due, full, now int64) outcome
 	if p.stale.Load() {
 		return stale
 	}
-	t := max(now, o.last)
-	lastEvent := due
-	if o.ahead && o.lastEvent > due {
-		lastEvent = o.lastEvent
-	}
-	back := r.giveBack(n, due, lastEvent, t, full)
-	if back <= 0 {
-		return decided
-	}
-	o.tokens, o.last = min(p.advance(o.tokens, o.last, t)+back, p.burst), t
-	if o.ahead && o.lastEvent == due { // see bucket.cancel
-		if prev := r.prevEvent(n, due); prev >= t {
-			o.lastEvent = prev
-		} else {
-			o.ahead = false
-		}
-	}
+	s := p.cancelAt(undone{o.tokens, o.last, o.lastEvent, o.ahead}, r, n, due, full, now)
+	o.tokens, o.last, o.lastEvent, o.ahead = s.tokens, s.last, s.lastEvent, s.ahead
 	return decided
 }
 
