@@ -2,7 +2,6 @@ package limiter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -108,12 +107,13 @@ func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n 
 			return d, g, true, nil
 		}
 		if wait != nil { // a prefetch for this key is in flight: wait for its tokens
-			if err := l.awaitPrefetch(ctx, wait, deadline); err != nil {
-				if ctx.Err() != nil {
-					return Decision{}, grant{}, true, err
-				}
-				d, g, err = l.fallback(m, key, n)
-				return d, g, true, err
+			arrived, err := l.awaitPrefetch(ctx, wait, deadline)
+			if err != nil {
+				return Decision{}, grant{}, true, err
+			}
+			if !arrived { // the store timeout passed: the failure mode decides
+				d, g = l.fallback(m, key, n)
+				return d, g, true, nil
 			}
 			now = l.now()
 			continue
@@ -130,18 +130,18 @@ func (l *Limiter) allowRemote(ctx context.Context, m *policyMath, key string, n 
 	return d, g, true, err
 }
 
-// awaitPrefetch waits until fetched is closed, ctx is done, or the
-// deadline (limiter clock) passes.
-func (l *Limiter) awaitPrefetch(ctx context.Context, fetched <-chan struct{}, deadline int64) error {
+// awaitPrefetch waits until fetched is closed (arrived), ctx is done (the
+// error), or the deadline (limiter clock) passes (neither).
+func (l *Limiter) awaitPrefetch(ctx context.Context, fetched <-chan struct{}, deadline int64) (arrived bool, err error) {
 	t := time.NewTimer(time.Duration(deadline - l.now()))
 	defer t.Stop()
 	select {
 	case <-fetched:
-		return nil
+		return true, nil
 	case <-ctx.Done():
-		return fmt.Errorf("limiter: %w", ctx.Err())
+		return false, fmt.Errorf("limiter: %w", ctx.Err())
 	case <-t.C:
-		return errPrefetchTimeout
+		return false, nil
 	}
 }
 
@@ -151,7 +151,8 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 	r := l.remote
 	ok, probe := r.breaker.admit(now)
 	if !ok {
-		return l.fallback(m, key, n)
+		d, g := l.fallback(m, key, n)
+		return d, g, nil
 	}
 	res, err := l.callStore(ctx, key, StoreRequest{Policy: m.policy, Cost: n, Extra: extra}, deadline)
 	if err != nil {
@@ -163,7 +164,8 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 		}
 		r.breaker.failure(l.now(), probe)
 		r.cell().storeErrors.Add(1)
-		return l.fallback(m, key, n)
+		d, g := l.fallback(m, key, n)
+		return d, g, nil
 	}
 	r.breaker.success(probe)
 	r.cell().roundTrips.Add(1)
@@ -298,27 +300,23 @@ func (r *remote) liveEntry(key string, rate float64) (*entry, bool) {
 	}
 }
 
-// errPrefetchTimeout ends a wait for another request's prefetch that
-// reached the store timeout; the failure mode then decides.
-var errPrefetchTimeout = errors.New("limiter: the store timeout passed waiting for another request's prefetch")
-
 // fallback decides without the Store, following the failure mode; the
 // decision says so (Fallback).
-func (l *Limiter) fallback(m *policyMath, key string, n int) (Decision, grant, error) {
+func (l *Limiter) fallback(m *policyMath, key string, n int) (Decision, grant) {
 	r := l.remote
 	r.cell().fallbacks.Add(1)
 	if d, g, ok := r.failOpen(key, n); ok {
 		d.Limit, d.Fallback = m.n, true
 		l.stats.count(rand.Uint64(), d.Allowed, false)
 		g.local = d.Allowed
-		return d, g, nil
+		return d, g
 	}
 	wait := r.breaker.remaining(l.now())
 	if wait == 0 {
 		wait = int64(r.cfg.cooldown)
 	}
 	l.stats.count(rand.Uint64(), false, false)
-	return Decision{Limit: m.n, RetryAfter: time.Duration(wait), Fallback: true}, grant{}, nil
+	return Decision{Limit: m.n, RetryAfter: time.Duration(wait), Fallback: true}, grant{}
 }
 
 // failOpen decides with the fail-open local buckets, if that is the mode and
