@@ -15,6 +15,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
 // A RedisLimiter is one Redis-backed implementation under test. Unlike
@@ -49,7 +50,7 @@ type RedisImpl struct {
 func RedisImpls() []RedisImpl {
 	return []RedisImpl{
 		{
-			Name: "floodgate", Library: "floodgate limiter.New with WithStore(store.NewRedis(client, store.WithPrefix(…)))",
+			Name: "floodgate", Library: "floodgate limiter.New with WithStore(redisstore.New(client, redisstore.WithPrefix(…)))",
 			Algorithm: "token bucket in one Lua script, Redis TIME as the clock; a local deny cache; prefetch leases for hot keys",
 			Notes:     "a store Timeout of 1s instead of the default 100 ms, so that a descheduled process on this loaded machine does not fall back to the failure mode; any error fails the benchmark",
 			New:       newFloodgateRedis,
@@ -72,12 +73,12 @@ func RedisImpls() []RedisImpl {
 type floodgateRedis struct{ l *limiter.Limiter }
 
 func newFloodgateRedis(client *redis.Client, c RedisConfig) (RedisLimiter, error) {
-	s, err := store.NewRedis(client, store.WithPrefix(c.Prefix))
+	s, err := redisstore.New(client, redisstore.WithPrefix(c.Prefix))
 	if err != nil {
 		return nil, err
 	}
 	l, err := limiter.New(floodgatePolicy(c.Config),
-		limiter.WithStore(limiter.StoreConfig{Store: s, Prefetch: c.Prefetch, Timeout: time.Second}))
+		limiter.WithStore(store.Config{Store: s, Prefetch: c.Prefetch, Timeout: time.Second}))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/floodgate-go/floodgate/store"
 	"golang.org/x/time/rate"
 )
 
@@ -16,7 +17,7 @@ import (
 
 func TestNilContextIsAnError(t *testing.T) {
 	local := mustNew(t, PerSecond(1))
-	remote := newRemoteLimiter(t, PerSecond(1), StoreConfig{Store: newFakeStore()})
+	remote := newRemoteLimiter(t, PerSecond(1), store.Config{Store: newFakeStore()})
 	plans := mustPlans(t, map[string]Policy{"free": PerSecond(1)})
 	var nilCtx context.Context
 	for name, l := range map[string]*Limiter{"local": local, "store": remote} {
@@ -58,7 +59,7 @@ func TestAllowAllRejectsNegativeCost(t *testing.T) {
 func TestBreakerCooldownSaturates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, PerSecond(10), StoreConfig{Store: s, BreakerFailures: 1, BreakerCooldown: math.MaxInt64})
+		l := newRemoteLimiter(t, PerSecond(10), store.Config{Store: s, BreakerFailures: 1, BreakerCooldown: math.MaxInt64})
 		time.Sleep(time.Second) // now > 0
 		s.fail.Store(true)
 		l.Allow(ctx, "k") // opens the breaker

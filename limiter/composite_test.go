@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/floodgate-go/floodgate/store"
 	"golang.org/x/time/rate"
 )
 
@@ -140,12 +141,12 @@ func TestAllowAllDoesNotAllocate(t *testing.T) {
 // a limit slow enough for the others to refill before AllowAll refunds them.
 type slowDenyStore struct{ delay time.Duration }
 
-func (s slowDenyStore) Take(ctx context.Context, _ string, req StoreRequest) (StoreResult, error) {
+func (s slowDenyStore) Take(context.Context, string, store.Request) (store.Result, error) {
 	time.Sleep(s.delay)
-	return StoreResult{Decision: Decision{Limit: req.Policy.Burst, RetryAfter: time.Second}}, nil
+	return store.Result{RetryAfter: time.Second}, nil
 }
-func (slowDenyStore) Reset(context.Context, string) error                       { return nil }
-func (slowDenyStore) Refund(context.Context, string, StoreRequest, int64) error { return nil }
+func (slowDenyStore) Reset(context.Context, string) error                        { return nil }
+func (slowDenyStore) Refund(context.Context, string, store.Request, int64) error { return nil }
 
 // A refund never mints tokens: when the second limit answers only after the
 // first has refilled, the tokens the first gets back are those it had not
@@ -155,7 +156,7 @@ func TestAllowAllSlowLimitRefundDoesNotMint(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := PerSecond(10)
 		perIP := mustNew(t, p)
-		slow := mustNew(t, PerSecond(10), WithStore(StoreConfig{Store: slowDenyStore{delay: time.Second + time.Millisecond}, Timeout: time.Hour}))
+		slow := mustNew(t, PerSecond(10), WithStore(store.Config{Store: slowDenyStore{delay: time.Second + time.Millisecond}, Timeout: time.Hour}))
 		start := time.Now()
 		var wg sync.WaitGroup
 		for range 10 { // drain perIP; each request then waits on the slow limit

@@ -77,14 +77,14 @@
 //   - Keys the table cannot hold share the overflow bucket (see Bounded
 //     memory above): only ever stricter than their own bucket.
 //
-// With a [Store], decisions are made on the Store's clock, shared by every
+// With a Store ([github.com/floodgate-go/floodgate/store]), decisions are made on the Store's clock, shared by every
 // instance, and add these: WaitN asks again after each RetryAfter instead of
 // queueing (the Store holds no reservations); a refund to the Store gives
 // back the cost less what the bucket refilled since it was taken; and the
 // Store's buckets adopt a new policy at their next decision, as if it had
 // been in force since their last one (the Store does not know when
 // SetPolicy was called). Prefetched leases can under-admit, never
-// over-admit ([StoreConfig].Prefetch).
+// over-admit ([store.Config].Prefetch).
 //
 // # Stats
 //

@@ -30,7 +30,7 @@ type Decision struct {
 	// Fallback reports that the Store could not decide (it failed, timed
 	// out, or its circuit breaker is open) and the Limiter's failure mode
 	// did: failing open, its per-instance buckets; failing closed, a denial
-	// (StoreConfig.FailClosed). It is
+	// (store.Config.FailClosed). It is
 	// counted in Stats.Fallbacks. Never set without a Store.
 	Fallback bool
 }
@@ -234,7 +234,7 @@ type grant struct {
 	store bool        // remote: a Store round trip
 	local bool        // remote: the fail-open buckets (b or over are theirs)
 	m     *policyMath // the policy the tokens were taken under (local)
-	at    int64       // local: the reservation's time-to-act; store: StoreResult.At; lease: the lease's
+	at    int64       // local: the reservation's time-to-act; store: store.Result.At; lease: the lease's
 	full  int64       // local: when the bucket could have been full again without it (giveBack)
 }
 
@@ -452,7 +452,7 @@ func (l *Limiter) Stats() Stats {
 	s.Allowed -= min(refunded, s.Allowed)
 	s.Denied += refunded
 	if l.remote != nil { // remote tier hook (remote.go)
-		l.remote.addStats(&s)
+		l.remote.addStats(&s.Store)
 	}
 	return l.monotonic(s)
 }
@@ -465,9 +465,10 @@ func (l *Limiter) monotonic(s Stats) Stats {
 	p := &l.reported
 	for _, c := range [...]struct{ got, prev *uint64 }{
 		{&s.Allowed, &p.Allowed}, {&s.Denied, &p.Denied}, {&s.Overflowed, &p.Overflowed},
-		{&s.Retired, &p.Retired}, {&s.Sweeps, &p.Sweeps}, {&s.RoundTrips, &p.RoundTrips},
-		{&s.StoreErrors, &p.StoreErrors}, {&s.DenyCacheHits, &p.DenyCacheHits},
-		{&s.PrefetchHits, &p.PrefetchHits}, {&s.Fallbacks, &p.Fallbacks}, {&s.BreakerOpens, &p.BreakerOpens},
+		{&s.Retired, &p.Retired}, {&s.Sweeps, &p.Sweeps}, {&s.Store.RoundTrips, &p.Store.RoundTrips},
+		{&s.Store.Errors, &p.Store.Errors}, {&s.Store.DenyCacheHits, &p.Store.DenyCacheHits},
+		{&s.Store.PrefetchHits, &p.Store.PrefetchHits}, {&s.Store.Fallbacks, &p.Store.Fallbacks},
+		{&s.Store.BreakerOpens, &p.Store.BreakerOpens},
 	} {
 		*c.got = max(*c.got, *c.prev)
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/internal/ratemodel"
+	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/sweeper"
 )
 
@@ -110,7 +111,7 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 	})
 	r.store = &slowStore{}
 	r.slow = mustNew(t, Policy{Rate: 1000, Burst: 1000},
-		WithStore(StoreConfig{Store: r.store, FailClosed: true, Timeout: time.Hour, BreakerFailures: 1 << 30}))
+		WithStore(store.Config{Store: r.store, FailClosed: true, Timeout: time.Hour, BreakerFailures: 1 << 30}))
 	return r
 }
 

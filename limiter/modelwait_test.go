@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/internal/ratemodel"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // The WaitN steps of TestModel: our WaitN and the oracle's rate.Limiter
@@ -265,23 +266,21 @@ const (
 
 func (o slowOutcome) String() string { return [...]string{"admit", "deny", "fail"}[o] }
 
-func (s *slowStore) Take(_ context.Context, _ string, req StoreRequest) (StoreResult, error) {
+func (s *slowStore) Take(_ context.Context, _ string, req store.Request) (store.Result, error) {
 	time.Sleep(s.delay / 2)
 	if s.during != nil {
 		s.during()
 	}
 	time.Sleep(s.delay - s.delay/2)
-	d := Decision{Limit: req.Policy.Burst}
 	switch s.outcome {
 	case slowFail:
-		return StoreResult{}, errors.New("slow store: failing on purpose")
+		return store.Result{}, errors.New("slow store: failing on purpose")
 	case slowDeny:
-		d.RetryAfter = time.Nanosecond
+		return store.Result{RetryAfter: time.Nanosecond}, nil
 	default:
-		d.Allowed, d.Remaining = true, req.Policy.Burst
+		return store.Result{Allowed: true, Remaining: req.Burst}, nil
 	}
-	return StoreResult{Decision: d}, nil
 }
 
-func (s *slowStore) Reset(context.Context, string) error                       { return nil }
-func (s *slowStore) Refund(context.Context, string, StoreRequest, int64) error { return nil }
+func (s *slowStore) Reset(context.Context, string) error                        { return nil }
+func (s *slowStore) Refund(context.Context, string, store.Request, int64) error { return nil }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/sweeper"
 )
 
@@ -17,7 +18,7 @@ import (
 // The order of a decision: a lease that holds the cost pays for it; else a
 // denial still in force answers; else the breaker decides whether the
 // Store is asked; if it is not, or it fails, the failure mode
-// (StoreConfig.FailClosed) decides.
+// (store.Config.FailClosed) decides.
 type remote struct {
 	cfg     remoteConfig
 	breaker breaker
@@ -154,7 +155,7 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 		d, g := l.fallback(m, key, n)
 		return d, g, nil
 	}
-	res, err := l.callStore(ctx, key, StoreRequest{Policy: m.policy, Cost: n, Extra: extra}, deadline)
+	res, err := l.callStore(ctx, key, store.Request{Rate: m.policy.Rate, Burst: m.policy.Burst, Cost: n, Extra: extra}, deadline)
 	if err != nil {
 		if ctx.Err() != nil { // the caller gave up: not the Store's fault
 			if probe {
@@ -169,9 +170,11 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 	}
 	r.breaker.success(probe)
 	r.cell().roundTrips.Add(1)
-	l.record(m, ekey, now, l.now(), res, n)
-	l.stats.count(rand.Uint64(), res.Decision.Allowed, false)
-	return res.Decision, grant{store: res.Decision.Allowed, at: res.At}, nil
+	d := Decision{Allowed: res.Allowed, Limit: m.n, Remaining: min(max(res.Remaining, 0), m.n),
+		RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}
+	l.record(m, ekey, now, l.now(), d, res, n)
+	l.stats.count(rand.Uint64(), d.Allowed, false)
+	return d, grant{store: d.Allowed, at: res.At}, nil
 }
 
 // A claim is the round trip a request makes on behalf of its instance's
@@ -215,20 +218,20 @@ func (l *Limiter) fromEntry(m *policyMath, e *entry, now int64, n int, mayWait b
 }
 
 // callStore makes one Store call that ends by deadline (limiter clock).
-func (l *Limiter) callStore(ctx context.Context, key string, req StoreRequest, deadline int64) (StoreResult, error) {
+func (l *Limiter) callStore(ctx context.Context, key string, req store.Request, deadline int64) (store.Result, error) {
 	cctx, cancel := context.WithDeadline(ctx, l.epoch.Add(time.Duration(deadline)))
 	res, err := l.remote.cfg.store.Take(cctx, key, req)
 	cancel()
 	return res, err
 }
 
-// record remembers what the Store said about the key under m, asked at
-// now and answered at done: a denial for the deny cache, granted tokens as
+// record remembers what the Store said about the key under m (res, and
+// the Decision made of it), asked at now and answered at done: a denial for the deny cache, granted tokens as
 // a lease, the round trip for hotness. Nothing is remembered from a round
 // trip made under a policy SetPolicy has replaced since.
-func (l *Limiter) record(m *policyMath, ekey string, now, done int64, res StoreResult, n int) {
+func (l *Limiter) record(m *policyMath, ekey string, now, done int64, d Decision, res store.Result, n int) {
 	r := l.remote
-	dn := denial(m, now, done, res.Decision, n)
+	dn := denial(m, now, done, d, n)
 	var e *entry
 	var ok bool
 	if dn.until != 0 || r.cfg.prefetch > 0 {
@@ -244,7 +247,7 @@ func (l *Limiter) record(m *policyMath, ekey string, now, done int64, res StoreR
 		return
 	}
 	e.denial = dn
-	if r.cfg.prefetch == 0 || !res.Decision.Allowed {
+	if r.cfg.prefetch == 0 || !d.Allowed {
 		return
 	}
 	e.lastTrip = max(e.lastTrip, done) // the gap to the next trip excludes this one's latency
@@ -354,7 +357,7 @@ func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g
 		e.mu.Unlock()
 	case g.store:
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout)
-		err := r.cfg.store.Refund(cctx, key, StoreRequest{Policy: m.policy, Cost: n}, g.at)
+		err := r.cfg.store.Refund(cctx, key, store.Request{Rate: m.policy.Rate, Burst: m.policy.Burst, Cost: n}, g.at)
 		cancel()
 		if err != nil {
 			r.cell().storeErrors.Add(1)
@@ -390,17 +393,17 @@ func (l *Limiter) resetRemote(ctx context.Context, key string) error {
 	defer cancel()
 	if err := r.cfg.store.Reset(cctx, key); err != nil {
 		r.cell().storeErrors.Add(1)
-		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return nil
 }
 
 // addStats adds the remote tier's counters to s.
-func (r *remote) addStats(s *Stats) {
+func (r *remote) addStats(s *store.Stats) {
 	for i := range r.stats {
 		c := &r.stats[i]
 		s.RoundTrips += c.roundTrips.Load()
-		s.StoreErrors += c.storeErrors.Load()
+		s.Errors += c.storeErrors.Load()
 		s.DenyCacheHits += c.denyHits.Load()
 		s.PrefetchHits += c.leaseHits.Load()
 		s.Fallbacks += c.fallbacks.Load()

@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"github.com/floodgate-go/floodgate/store"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -16,11 +17,11 @@ import (
 // latencyStore delays every call by in before it reaches the store and by
 // out after it answers (fake time).
 type latencyStore struct {
-	Store
+	store.Store
 	in, out time.Duration
 }
 
-func (s latencyStore) Take(ctx context.Context, key string, req StoreRequest) (StoreResult, error) {
+func (s latencyStore) Take(ctx context.Context, key string, req store.Request) (store.Result, error) {
 	time.Sleep(s.in)
 	res, err := s.Store.Take(ctx, key, req)
 	time.Sleep(s.out)
@@ -42,7 +43,7 @@ func TestRemoteRetryAfterIsHonest(t *testing.T) {
 			s := newFakeStore()
 			s.tick = time.Microsecond // Redis TIME's resolution
 			time.Sleep(time.Microsecond / 2)
-			l := newRemoteLimiter(t, p, StoreConfig{Store: latencyStore{s, lat[0], lat[1]}})
+			l := newRemoteLimiter(t, p, store.Config{Store: latencyStore{s, lat[0], lat[1]}})
 			for round := range 10 {
 				key := string(rune('a' + round))
 				if d := mustAllow(t, l, key, 10, true); d.Remaining != 0 {
@@ -65,11 +66,11 @@ func TestRemoteRetryAfterIsHonest(t *testing.T) {
 }
 
 // hangingStore never answers before ctx is done.
-type hangingStore struct{ Store }
+type hangingStore struct{ store.Store }
 
-func (hangingStore) Take(ctx context.Context, _ string, _ StoreRequest) (StoreResult, error) {
+func (hangingStore) Take(ctx context.Context, _ string, _ store.Request) (store.Result, error) {
 	<-ctx.Done()
-	return StoreResult{}, ctx.Err()
+	return store.Result{}, ctx.Err()
 }
 
 // With prefetch, a request that waits for another request's prefetch and
@@ -78,7 +79,7 @@ func (hangingStore) Take(ctx context.Context, _ string, _ StoreRequest) (StoreRe
 func TestPrefetchWaitStaysWithinTheTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &switchStore{Store: newFakeStore()}
-		l := newRemoteLimiter(t, Policy{Rate: 1000, Burst: 1000}, StoreConfig{Store: s, Prefetch: 2, BreakerFailures: 1000})
+		l := newRemoteLimiter(t, Policy{Rate: 1000, Burst: 1000}, store.Config{Store: s, Prefetch: 2, BreakerFailures: 1000})
 		for range 6 { // hot: round trips within the time 3 tokens take
 			mustOK(t, l)
 		}
@@ -112,14 +113,14 @@ func TestPrefetchWaitStaysWithinTheTimeout(t *testing.T) {
 
 // switchStore passes calls to its Store until hang is called.
 type switchStore struct {
-	Store
+	store.Store
 	mu      sync.Mutex
 	hanging bool
 }
 
 func (s *switchStore) hang() { s.mu.Lock(); s.hanging = true; s.mu.Unlock() }
 
-func (s *switchStore) Take(ctx context.Context, key string, req StoreRequest) (StoreResult, error) {
+func (s *switchStore) Take(ctx context.Context, key string, req store.Request) (store.Result, error) {
 	s.mu.Lock()
 	h := s.hanging
 	s.mu.Unlock()
@@ -139,7 +140,7 @@ func TestSetPolicyDropsLeases(t *testing.T) {
 		high, low := Policy{Rate: 1000, Burst: 1000}, Policy{Rate: 5, Burst: 2}
 		ls := make([]*Limiter, 3)
 		for i := range ls {
-			ls[i] = newRemoteLimiter(t, high, StoreConfig{Store: s, Prefetch: 64})
+			ls[i] = newRemoteLimiter(t, high, store.Config{Store: s, Prefetch: 64})
 		}
 		for range 20 { // every instance hot, holding a lease
 			for _, l := range ls {
@@ -149,7 +150,7 @@ func TestSetPolicyDropsLeases(t *testing.T) {
 		}
 		var held uint64
 		for _, l := range ls {
-			held += l.Stats().PrefetchHits
+			held += l.Stats().Store.PrefetchHits
 		}
 		if held == 0 {
 			t.Fatal("no instance used a lease before the change")

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/floodgate-go/floodgate/store"
 	"go.uber.org/goleak"
 )
 
@@ -38,19 +39,19 @@ func newFakeStore() *fakeStore {
 	return &fakeStore{buckets: map[string]*fakeBucket{}, epoch: time.Now()}
 }
 
-func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (StoreResult, error) {
+func (s *fakeStore) Take(ctx context.Context, key string, req store.Request) (store.Result, error) {
 	s.calls.Add(1)
 	if s.hang.Load() {
 		<-ctx.Done()
-		return StoreResult{}, ctx.Err()
+		return store.Result{}, ctx.Err()
 	}
 	if s.fail.Load() {
-		return StoreResult{}, errFake
+		return store.Result{}, errFake
 	}
 	if err := ctx.Err(); err != nil {
-		return StoreResult{}, err
+		return store.Result{}, err
 	}
-	p := &policyMath{limit: float64(req.Policy.Rate), burst: float64(req.Policy.Burst), n: req.Policy.Burst}
+	p := &policyMath{limit: float64(req.Rate), burst: float64(req.Burst), n: req.Burst}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := int64(time.Since(s.epoch))
@@ -65,7 +66,7 @@ func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (Sto
 	level := p.advance(b.tokens, b.last, now)
 	left, d, _ := p.take(level, req.Cost, 0)
 	b.tokens, b.last = left, now
-	res := StoreResult{Decision: d, At: now}
+	res := store.Result{Allowed: d.Allowed, Remaining: d.Remaining, RetryAfter: d.RetryAfter, ResetAfter: d.ResetAfter, At: now}
 	if d.Allowed {
 		res.At = p.fullAt(level, now)
 	}
@@ -73,17 +74,17 @@ func (s *fakeStore) Take(ctx context.Context, key string, req StoreRequest) (Sto
 		res.Extra = min(req.Extra, int(left))
 		res.Hold = time.Duration(p.durationFromTokens(p.burst - level + float64(req.Cost)))
 		b.tokens -= float64(res.Extra)
-		res.Decision.Remaining = remaining(b.tokens)
+		res.Remaining = remaining(b.tokens)
 	}
 	return res, nil
 }
 
-func (s *fakeStore) Refund(ctx context.Context, key string, req StoreRequest, at int64) error {
+func (s *fakeStore) Refund(ctx context.Context, key string, req store.Request, at int64) error {
 	s.calls.Add(1)
 	if s.fail.Load() {
 		return errFake
 	}
-	p := newPolicyMath(req.Policy)
+	p := newPolicyMath(Policy{Rate: req.Rate, Burst: req.Burst})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b, ok := s.buckets[key]; ok {
@@ -106,7 +107,7 @@ func (s *fakeStore) Reset(ctx context.Context, key string) error {
 	return nil
 }
 
-func newRemoteLimiter(t *testing.T, p Policy, c StoreConfig, opts ...Option) *Limiter {
+func newRemoteLimiter(t *testing.T, p Policy, c store.Config, opts ...Option) *Limiter {
 	t.Helper()
 	l, err := New(p, append([]Option{WithStore(c)}, opts...)...)
 	if err != nil {
@@ -121,7 +122,7 @@ func newRemoteLimiter(t *testing.T, p Policy, c StoreConfig, opts ...Option) *Li
 func TestDenyCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 3}, StoreConfig{Store: s})
+		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 3}, store.Config{Store: s})
 		ctx := context.Background()
 		admitted, total := 0, 0
 		for range 1000 { // 10 s at 100 requests per second (the rate is 2/s)
@@ -148,7 +149,7 @@ func TestDenyCache(t *testing.T) {
 			t.Fatalf("%d store calls for %d admissions; the deny cache is not working", calls, admitted)
 		}
 		st := l.Stats()
-		if int(st.RoundTrips) != calls || int(st.DenyCacheHits) != total-calls || int(st.Allowed) != admitted {
+		if int(st.Store.RoundTrips) != calls || int(st.Store.DenyCacheHits) != total-calls || int(st.Allowed) != admitted {
 			t.Fatalf("Stats %+v; want RoundTrips %d, DenyCacheHits %d, Allowed %d", st, calls, total-calls, admitted)
 		}
 	})
@@ -158,7 +159,7 @@ func TestDenyCache(t *testing.T) {
 func TestDenyCacheCost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 5}, StoreConfig{Store: s})
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 5}, store.Config{Store: s})
 		ctx := context.Background()
 		mustAllow(t, l, "k", 3, true)
 		mustAllow(t, l, "k", 3, false) // 2 left: denied, cached for cost >= 3
@@ -190,7 +191,7 @@ func TestBreakerFailOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
 		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10},
-			StoreConfig{Store: s, BreakerFailures: 3, BreakerCooldown: time.Second, LocalShare: 0.5})
+			store.Config{Store: s, BreakerFailures: 3, BreakerCooldown: time.Second, LocalShare: 0.5})
 		ctx := context.Background()
 		s.fail.Store(true)
 		allowed := 0
@@ -210,11 +211,11 @@ func TestBreakerFailOpen(t *testing.T) {
 			t.Fatalf("store calls %d, want 3: the breaker should open after 3 failures", got)
 		}
 		st := l.Stats()
-		if !st.BreakerOpen || st.BreakerOpens != 1 || st.StoreErrors != 3 || st.Fallbacks != 8 {
+		if !st.Store.BreakerOpen || st.Store.BreakerOpens != 1 || st.Store.Errors != 3 || st.Store.Fallbacks != 8 {
 			t.Fatalf("Stats %+v: want breaker open once, 3 store errors, 8 fallbacks", st)
 		}
 		time.Sleep(time.Second) // cooldown over; the store is still down: the probe fails
-		if d, err := l.Allow(ctx, "k"); err != nil || !d.Fallback || l.Stats().StoreErrors != 4 {
+		if d, err := l.Allow(ctx, "k"); err != nil || !d.Fallback || l.Stats().Store.Errors != 4 {
 			t.Fatalf("probe: %+v, %v, %+v; want a Fallback decision after a 4th store error", d, err, l.Stats())
 		}
 		if got := s.calls.Load(); got != 4 {
@@ -230,7 +231,7 @@ func TestBreakerFailOpen(t *testing.T) {
 		if err != nil || !d.Allowed || d.Fallback {
 			t.Fatalf("after recovery: %+v, %v; want allowed by the store", d, err)
 		}
-		if st := l.Stats(); st.BreakerOpen || st.RoundTrips != 1 {
+		if st := l.Stats(); st.Store.BreakerOpen || st.Store.RoundTrips != 1 {
 			t.Fatalf("after recovery: Stats %+v, want breaker closed and 1 round trip", st)
 		}
 	})
@@ -239,7 +240,7 @@ func TestBreakerFailOpen(t *testing.T) {
 func TestFailClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, StoreConfig{Store: s, FailClosed: true, BreakerFailures: 2, BreakerCooldown: 3 * time.Second})
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, store.Config{Store: s, FailClosed: true, BreakerFailures: 2, BreakerCooldown: 3 * time.Second})
 		s.fail.Store(true)
 		for i := range 4 {
 			d, err := l.Allow(context.Background(), "k")
@@ -247,7 +248,7 @@ func TestFailClosed(t *testing.T) {
 				t.Fatalf("call %d: got %+v, %v; want a Fallback denial, Limit 10, RetryAfter in (0, 3s], no error", i, d, err)
 			}
 		}
-		if st := l.Stats(); st.Denied != 4 || st.Allowed != 0 || !st.BreakerOpen {
+		if st := l.Stats(); st.Denied != 4 || st.Allowed != 0 || !st.Store.BreakerOpen {
 			t.Fatalf("Stats %+v: want 4 denied and the breaker open", st)
 		}
 	})
@@ -258,7 +259,7 @@ func TestFailClosed(t *testing.T) {
 func TestStoreTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, StoreConfig{Store: s, Timeout: 50 * time.Millisecond, BreakerFailures: 2, BreakerCooldown: time.Second})
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, store.Config{Store: s, Timeout: 50 * time.Millisecond, BreakerFailures: 2, BreakerCooldown: time.Second})
 		s.hang.Store(true)
 		for i := range 4 {
 			start := time.Now()
@@ -282,13 +283,13 @@ func TestStoreTimeout(t *testing.T) {
 func TestCallerCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, StoreConfig{Store: s, BreakerFailures: 1, BreakerCooldown: time.Second})
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 10}, store.Config{Store: s, BreakerFailures: 1, BreakerCooldown: time.Second})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := l.Allow(ctx, "k"); !errors.Is(err, context.Canceled) || errors.Is(err, ErrStoreUnavailable) {
+		if _, err := l.Allow(ctx, "k"); !errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
 			t.Fatalf("cancelled caller: err %v, want context.Canceled only", err)
 		}
-		if st := l.Stats(); st.BreakerOpen || st.StoreErrors != 0 {
+		if st := l.Stats(); st.Store.BreakerOpen || st.Store.Errors != 0 {
 			t.Fatalf("Stats %+v: a caller's cancellation counted against the store", st)
 		}
 	})
@@ -318,7 +319,7 @@ func prefetchExact(t *testing.T, maxSleep time.Duration) {
 	var wg sync.WaitGroup
 	ls := make([]*Limiter, 3)
 	for i := range ls {
-		ls[i] = newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 10})
+		ls[i] = newRemoteLimiter(t, p, store.Config{Store: s, Prefetch: 10})
 	}
 	for w := range 12 {
 		l := ls[w%3]
@@ -340,7 +341,7 @@ func prefetchExact(t *testing.T, maxSleep time.Duration) {
 	bound := float64(p.Burst) + float64(p.Rate)*total.Seconds()
 	var hits uint64
 	for _, l := range ls {
-		hits += l.Stats().PrefetchHits
+		hits += l.Stats().Store.PrefetchHits
 	}
 	t.Logf("admitted %d in %v (bound %.0f), %d round trips, %d prefetch hits", len(times), total, bound, s.calls.Load(), hits)
 	if float64(len(times)) < 0.95*bound {
@@ -357,7 +358,7 @@ func TestPrefetchBelowRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := Policy{Rate: 1000, Burst: 50}
 		s := newFakeStore()
-		ls := []*Limiter{newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 8}), newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 8})}
+		ls := []*Limiter{newRemoteLimiter(t, p, store.Config{Store: s, Prefetch: 8}), newRemoteLimiter(t, p, store.Config{Store: s, Prefetch: 8})}
 		var wg sync.WaitGroup
 		for _, l := range ls {
 			wg.Go(func() {
@@ -372,9 +373,9 @@ func TestPrefetchBelowRate(t *testing.T) {
 		}
 		wg.Wait()
 		st := ls[0].Stats()
-		if st.PrefetchHits == 0 || s.calls.Load() > 4000*3/4 {
+		if st.Store.PrefetchHits == 0 || s.calls.Load() > 4000*3/4 {
 			t.Fatalf("prefetch hits %d, store calls %d for 4000 requests; want prefetch to save round trips",
-				st.PrefetchHits, s.calls.Load())
+				st.Store.PrefetchHits, s.calls.Load())
 		}
 	})
 }
@@ -390,8 +391,8 @@ func mustOK(t *testing.T, l *Limiter) bool {
 func TestRemoteReset(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		a := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, StoreConfig{Store: s})
-		b := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, StoreConfig{Store: s})
+		a := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, store.Config{Store: s})
+		b := newRemoteLimiter(t, Policy{Rate: 1, Burst: 2}, store.Config{Store: s})
 		mustAllow(t, a, "k", 2, true)
 		mustAllow(t, a, "k", 1, false) // a caches the denial
 		if err := b.Reset(context.Background(), "k"); err != nil {
@@ -407,17 +408,17 @@ func TestRemoteReset(t *testing.T) {
 
 func TestRemoteOptions(t *testing.T) {
 	s := newFakeStore()
-	bad := []StoreConfig{{}, {Store: s, Timeout: -1}, {Store: s, BreakerFailures: -1}, {Store: s, BreakerCooldown: -1},
+	bad := []store.Config{{}, {Store: s, Timeout: -1}, {Store: s, BreakerFailures: -1}, {Store: s, BreakerCooldown: -1},
 		{Store: s, LocalShare: -0.5}, {Store: s, LocalShare: 1.5}, {Store: s, Prefetch: -1}, {Store: s, Prefetch: 1001}}
 	for i, c := range bad {
 		if _, err := New(PerSecond(1), WithStore(c)); !errors.Is(err, ErrInvalidOption) {
-			t.Errorf("StoreConfig %d %+v: got %v, want ErrInvalidOption", i, c, err)
+			t.Errorf("store.Config %d %+v: got %v, want ErrInvalidOption", i, c, err)
 		}
 	}
-	// Zero fields mean the defaults written on StoreConfig.
-	rc, err := StoreConfig{Store: s}.resolve()
+	// Zero fields mean the defaults written on store.Config.
+	rc, err := resolve(store.Config{Store: s})
 	if err != nil || rc.timeout != 100*time.Millisecond || rc.failures != 5 || rc.cooldown != time.Second || rc.share != 1 || rc.prefetch != 0 || rc.failClosed {
-		t.Errorf("StoreConfig{Store: s} resolves to %+v, %v; want the documented defaults", rc, err)
+		t.Errorf("store.Config{Store: s} resolves to %+v, %v; want the documented defaults", rc, err)
 	}
 	if got := localPolicy(Policy{Rate: 9, Burst: 2}, 1.0/3); got.Burst != 1 || got.Rate != 3 {
 		t.Errorf("localPolicy(9/s burst 2, 1/3) = %v, want 3/s burst 1", got)
@@ -427,7 +428,7 @@ func TestRemoteOptions(t *testing.T) {
 // Close stops every goroutine the remote tier started.
 func TestRemoteNoLeak(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	l, err := New(PerSecond(10), WithStore(StoreConfig{Store: newFakeStore(), Prefetch: 4}))
+	l, err := New(PerSecond(10), WithStore(store.Config{Store: newFakeStore(), Prefetch: 4}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,15 +444,15 @@ func TestPrefetchLapse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := Policy{Rate: 100, Burst: 20}
 		s := newFakeStore()
-		a := newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: 10})
-		b := newRemoteLimiter(t, p, StoreConfig{Store: s})
+		a := newRemoteLimiter(t, p, store.Config{Store: s, Prefetch: 10})
+		b := newRemoteLimiter(t, p, store.Config{Store: s})
 		mustAllow(t, a, "k", 1, true) // cold: no prefetch
 		mustAllow(t, a, "k", 1, true) // hot: takes 10 more, held for (20-19+1)/100 s
-		if st := a.Stats(); st.RoundTrips != 2 {
+		if st := a.Stats(); st.Store.RoundTrips != 2 {
 			t.Fatalf("Stats %+v, want 2 round trips", st)
 		}
 		mustAllow(t, a, "k", 1, true) // from the lease
-		if st := a.Stats(); st.PrefetchHits != 1 || st.RoundTrips != 2 {
+		if st := a.Stats(); st.Store.PrefetchHits != 1 || st.Store.RoundTrips != 2 {
 			t.Fatalf("Stats %+v, want a prefetch hit and no new round trip", st)
 		}
 		time.Sleep(time.Second) // the store refills to 20
@@ -476,7 +477,7 @@ func TestPrefetchLapse(t *testing.T) {
 func TestDenyAfterLastToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 10, Burst: 2}, StoreConfig{Store: s})
+		l := newRemoteLimiter(t, Policy{Rate: 10, Burst: 2}, store.Config{Store: s})
 		mustAllow(t, l, "k", 1, true)
 		mustAllow(t, l, "k", 1, true) // the last token: the next refills in 100 ms
 		time.Sleep(99 * time.Millisecond)
@@ -501,7 +502,7 @@ func TestDenyAfterLastToken(t *testing.T) {
 func TestDenyCacheBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 1}, StoreConfig{Store: s}, WithMaxKeys(10), WithSweepInterval(time.Second))
+		l := newRemoteLimiter(t, Policy{Rate: 1, Burst: 1}, store.Config{Store: s}, WithMaxKeys(10), WithSweepInterval(time.Second))
 		for i := range 100 {
 			key := "spray-" + strconv.Itoa(i)
 			mustAllow(t, l, key, 1, true)
@@ -509,8 +510,8 @@ func TestDenyCacheBounded(t *testing.T) {
 			mustAllow(t, l, key, 1, false)
 		}
 		st := l.Stats()
-		if st.CachedKeys != 10 {
-			t.Fatalf("CachedKeys %d after 100 denied keys, want the cap of 10", st.CachedKeys)
+		if st.Store.CachedKeys != 10 {
+			t.Fatalf("CachedKeys %d after 100 denied keys, want the cap of 10", st.Store.CachedKeys)
 		}
 		// The first 10 keys got entries when their admission spent the last
 		// token, and answered their next two requests locally; 90 asked.
@@ -519,8 +520,8 @@ func TestDenyCacheBounded(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second) // denials over; a sweep runs
 		synctest.Wait()
-		if st := l.Stats(); st.CachedKeys != 0 {
-			t.Fatalf("CachedKeys %d after the denials ran out and a sweep, want 0", st.CachedKeys)
+		if st := l.Stats(); st.Store.CachedKeys != 0 {
+			t.Fatalf("CachedKeys %d after the denials ran out and a sweep, want 0", st.Store.CachedKeys)
 		}
 		mustAllow(t, l, "spray-0", 1, true)
 	})
@@ -534,7 +535,7 @@ func TestRemoteCompositeRefund(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := newFakeStore()
 			p := Policy{Rate: 100, Burst: 20}
-			remote := newRemoteLimiter(t, p, StoreConfig{Store: s, Prefetch: prefetch})
+			remote := newRemoteLimiter(t, p, store.Config{Store: s, Prefetch: prefetch})
 			drained := mustNew(t, PerHour(1))
 			drained.Allow(ctx, "k")
 			for range 10 { // hot enough to prefetch
@@ -554,7 +555,7 @@ func TestRemoteCompositeRefund(t *testing.T) {
 			if d, _ := remote.Allow(ctx, "ip"); !d.Allowed {
 				t.Fatalf("prefetch %d: the 50 refunded requests burned quota (%+v → %+v)", prefetch, before, after)
 			}
-			if prefetch > 0 && after.PrefetchHits == before.PrefetchHits {
+			if prefetch > 0 && after.Store.PrefetchHits == before.Store.PrefetchHits {
 				t.Fatalf("prefetch %d: no lease was used: %+v", prefetch, after)
 			}
 		})
@@ -566,7 +567,7 @@ func TestRemoteCompositeRefund(t *testing.T) {
 func TestRemoteWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newFakeStore()
-		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 2}, StoreConfig{Store: s})
+		l := newRemoteLimiter(t, Policy{Rate: 2, Burst: 2}, store.Config{Store: s})
 		start := time.Now()
 		for range 4 {
 			if err := l.Wait(ctx, "api"); err != nil {

@@ -26,7 +26,7 @@ import (
 //     and only costs at least as large are denied from it. Requests from
 //     other instances only make the real wait longer.
 //   - A lease holds tokens already taken from the Store, so spending them
-//     is spending tokens the Store admitted once; see StoreConfig.Prefetch for why
+//     is spending tokens the Store admitted once; see store.Config.Prefetch for why
 //     they must lapse and how that keeps every interval exact.
 type entry struct {
 	mu      sync.Mutex

@@ -3,6 +3,8 @@ package limiter
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // spreadOf is a bucket's spread for count: its address, without the
@@ -12,7 +14,7 @@ func spreadOf(b *bucket) uint64 { return uint64(uintptr(unsafe.Pointer(b))) >> 3
 // Stats is a snapshot of a Limiter's counters, for operators. The counters
 // are cumulative since New and never decrease from one snapshot to the
 // next (a decrease would read as a reset to a metrics system); Keys,
-// MaxKeys, BreakerOpen and CachedKeys are current.
+// MaxKeys, Store.BreakerOpen and Store.CachedKeys are current.
 type Stats struct {
 	Keys    int // buckets tracked now (never more than MaxKeys)
 	MaxKeys int // the cap set by WithMaxKeys
@@ -31,30 +33,9 @@ type Stats struct {
 	// Sweeps counts completed sweeper passes.
 	Sweeps uint64
 
-	// Remote tier (WithStore); all zero without a Store.
-
-	// RoundTrips counts Store calls that returned a decision.
-	RoundTrips uint64
-	// StoreErrors counts Store calls that failed or timed out (including
-	// Reset and refunds); a decision that needed the Store was then made
-	// by the failure mode (Decision.Fallback).
-	StoreErrors uint64
-	// DenyCacheHits counts denials answered locally from an earlier Store
-	// denial, without a round trip.
-	DenyCacheHits uint64
-	// PrefetchHits counts admissions paid for by prefetched tokens, without
-	// a round trip.
-	PrefetchHits uint64
-	// Fallbacks counts decisions made by the failure mode because the Store
-	// failed or the breaker was open.
-	Fallbacks uint64
-	// BreakerOpens counts times the circuit breaker opened.
-	BreakerOpens uint64
-	// BreakerOpen reports whether the breaker is open (or half-open) now.
-	BreakerOpen bool
-	// CachedKeys is the number of keys with a deny-cache or prefetch entry
-	// (at most MaxKeys).
-	CachedKeys int
+	// Store counts the remote tier's work (WithStore); all zero without a
+	// Store.
+	Store store.Stats
 }
 
 // counters hold the counts no live bucket holds: those of retired buckets,

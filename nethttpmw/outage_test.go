@@ -9,6 +9,7 @@ import (
 	"github.com/floodgate-go/floodgate/internal/storetesting"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/nethttpmw"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // With its Store down, the limiter's failure mode decides, and the
@@ -22,7 +23,7 @@ func TestStoreOutageFollowsTheFailureMode(t *testing.T) {
 		{"fail open", []int{200, 200, 429}},
 		{"fail closed", []int{429, 429, 429}},
 	} {
-		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(limiter.StoreConfig{Store: storetesting.Down{}, FailClosed: tc.mode == "fail closed"}))
+		l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(store.Config{Store: storetesting.Down{}, FailClosed: tc.mode == "fail closed"}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,9 +54,9 @@ func (r *reporter) table() {
 	keys, trips, denyHits := 0, uint64(0), uint64(0)
 	for _, in := range r.instances {
 		s := in.l.Stats()
-		keys = max(keys, s.Keys, s.CachedKeys) // with Redis, the buckets live there; this is the local cache
-		trips += s.RoundTrips
-		denyHits += s.DenyCacheHits
+		keys = max(keys, s.Keys, s.Store.CachedKeys) // with Redis, the buckets live there; this is the local cache
+		trips += s.Store.RoundTrips
+		denyHits += s.Store.DenyCacheHits
 	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
 // shared is the remote tier the instances share, if any.
@@ -33,7 +34,7 @@ func sharedStore(cfg config) (*shared, error) {
 		addr, describe, stopEmbedded = m.Addr(), " sharing an embedded miniredis", m.Close
 	}
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	s, err := store.NewRedis(client, store.WithPrefix("floodgate-demo"))
+	s, err := redisstore.New(client, redisstore.WithPrefix("floodgate-demo"))
 	if err != nil {
 		err = errors.Join(err, client.Close())
 		stopEmbedded()
@@ -43,5 +44,5 @@ func sharedStore(cfg config) (*shared, error) {
 		client.Close()
 		stopEmbedded()
 	}
-	return &shared{opts: []limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: s})}, describe: describe, close: closeAll}, nil
+	return &shared{opts: []limiter.Option{limiter.WithStore(store.Config{Store: s})}, describe: describe, close: closeAll}, nil
 }

@@ -37,7 +37,7 @@ func TestGatewayRedisOutage(t *testing.T) {
 			// buckets, so no denial is cached: after the outage, the
 			// fail-open buckets decide, from full.
 			wantStatus(t, get(t, srv, "pro-key"), http.StatusOK, "per-ip")
-			if s := gatewayStats(t, gw); s.PerIP.RoundTrips != 1 || s.PerIP.Fallbacks != 0 {
+			if s := gatewayStats(t, gw); s.PerIP.Store.RoundTrips != 1 || s.PerIP.Store.Fallbacks != 0 {
 				t.Fatalf("before the outage: per-IP stats %+v, want 1 round trip and no fallback", s.PerIP)
 			}
 			return gw, srv, m.Close
@@ -58,9 +58,9 @@ func TestGatewayRedisOutage(t *testing.T) {
 				t.Fatal("a fallback denial without Retry-After")
 			}
 			s := gatewayStats(t, gw)
-			if s.PerIP.Fallbacks != 5 || s.Plans["anonymous"].Fallbacks != 2 || s.Plans["pro"].Fallbacks != 2 {
+			if s.PerIP.Store.Fallbacks != 5 || s.Plans["anonymous"].Store.Fallbacks != 2 || s.Plans["pro"].Store.Fallbacks != 2 {
 				t.Fatalf("fallbacks: per-IP %d, anonymous %d, pro %d; want 5, 2, 2",
-					s.PerIP.Fallbacks, s.Plans["anonymous"].Fallbacks, s.Plans["pro"].Fallbacks)
+					s.PerIP.Store.Fallbacks, s.Plans["anonymous"].Store.Fallbacks, s.Plans["pro"].Store.Fallbacks)
 			}
 		})
 	}
@@ -79,7 +79,7 @@ func TestGatewayRedisOutageFailClosed(t *testing.T) {
 			t.Fatalf("Retry-After %q, want 1 (the breaker's cooldown)", got)
 		}
 	}
-	if s := gatewayStats(t, gw); s.PerIP.Fallbacks != 3 || s.PerIP.Allowed != 0 {
+	if s := gatewayStats(t, gw); s.PerIP.Store.Fallbacks != 3 || s.PerIP.Allowed != 0 {
 		t.Fatalf("per-IP stats %+v, want 3 fallbacks and nothing allowed", s.PerIP)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
 // storeOptions returns the limiter options that put the per-IP limit and
@@ -23,11 +24,11 @@ func storeOptions(addr string, failClosed bool) (ipOpts, planOpts []limiter.Opti
 	// 100 ms apart, so every call during an outage would wait out the
 	// whole timeout.
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
-	ipStore, err := store.NewRedis(client, store.WithPrefix("gateway:ip"))
+	ipStore, err := redisstore.New(client, redisstore.WithPrefix("gateway:ip"))
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, client.Close())
 	}
-	planStore, err := store.NewRedis(client, store.WithPrefix("gateway:plan"))
+	planStore, err := redisstore.New(client, redisstore.WithPrefix("gateway:plan"))
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, client.Close())
 	}
@@ -41,7 +42,7 @@ func storeOptions(addr string, failClosed bool) (ipOpts, planOpts []limiter.Opti
 // failing open (the default), each instance enforces the limits on its own
 // buckets; failing closed, every request is denied (429) until the Store
 // answers again.
-func remoteOptions(ipStore, planStore limiter.Store, failClosed bool) (ipOpts, planOpts []limiter.Option) {
-	return []limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: ipStore, FailClosed: failClosed})},
-		[]limiter.Option{limiter.WithStore(limiter.StoreConfig{Store: planStore, FailClosed: failClosed})}
+func remoteOptions(ipStore, planStore store.Store, failClosed bool) (ipOpts, planOpts []limiter.Option) {
+	return []limiter.Option{limiter.WithStore(store.Config{Store: ipStore, FailClosed: failClosed})},
+		[]limiter.Option{limiter.WithStore(store.Config{Store: planStore, FailClosed: failClosed})}
 }

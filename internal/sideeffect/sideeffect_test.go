@@ -14,7 +14,7 @@ import (
 	_ "github.com/floodgate-go/floodgate/echomw"
 	_ "github.com/floodgate-go/floodgate/limiter"
 	_ "github.com/floodgate-go/floodgate/nethttpmw"
-	_ "github.com/floodgate-go/floodgate/store"
+	_ "github.com/floodgate-go/floodgate/store/redisstore"
 	_ "github.com/floodgate-go/floodgate/sweeper"
 )
 

@@ -1,4 +1,4 @@
-// Package storetesting has limiter.Store doubles for the tests of packages
+// Package storetesting has store.Store doubles for the tests of packages
 // built on the limiter.
 package storetesting
 
@@ -6,23 +6,23 @@ import (
 	"context"
 	"errors"
 
-	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // ErrDown is what Down returns from every call.
 var ErrDown = errors.New("storetesting: connection refused")
 
-// Down is a limiter.Store whose backend is unreachable: every call fails
+// Down is a store.Store whose backend is unreachable: every call fails
 // with ErrDown.
 type Down struct{}
 
-// Take implements limiter.Store.
-func (Down) Take(context.Context, string, limiter.StoreRequest) (limiter.StoreResult, error) {
-	return limiter.StoreResult{}, ErrDown
+// Take implements store.Store.
+func (Down) Take(context.Context, string, store.Request) (store.Result, error) {
+	return store.Result{}, ErrDown
 }
 
-// Reset implements limiter.Store.
+// Reset implements store.Store.
 func (Down) Reset(context.Context, string) error { return ErrDown }
 
-// Refund implements limiter.Store.
-func (Down) Refund(context.Context, string, limiter.StoreRequest, int64) error { return ErrDown }
+// Refund implements store.Store.
+func (Down) Refund(context.Context, string, store.Request, int64) error { return ErrDown }

@@ -1,4 +1,4 @@
-// Package storetest is a conformance suite for [limiter.Store]
+// Package storetest is a conformance suite for [store.Store]
 // implementations, in the style of testing/slogtest: a Store's own test
 // calls Run with a constructor, and every behaviour the limiter relies on is
 // checked as a subtest.
@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // slow refills one token per hour: within a test, nothing refills.
@@ -29,10 +30,10 @@ func slow(burst int) limiter.Policy { return limiter.Policy{Rate: rate.Every(tim
 // namespace); it is called once per subtest. The suite reads
 // StoreResult.At as microseconds (Redis TIME's unit): it ages a refund by
 // passing an At an hour earlier.
-func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
-		f    func(*testing.T, limiter.Store)
+		f    func(*testing.T, store.Store)
 	}{
 		{"BurstThenDeny", testBurstThenDeny},
 		{"DenyTakesNothing", testDenyTakesNothing},
@@ -51,47 +52,47 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 	}
 }
 
-func take(t *testing.T, s limiter.Store, key string, p limiter.Policy, cost, extra int) limiter.StoreResult {
+func take(t *testing.T, s store.Store, key string, p limiter.Policy, cost, extra int) store.Result {
 	t.Helper()
-	res, err := s.Take(context.Background(), key, limiter.StoreRequest{Policy: p, Cost: cost, Extra: extra})
+	res, err := s.Take(context.Background(), key, store.Request{Rate: p.Rate, Burst: p.Burst, Cost: cost, Extra: extra})
 	if err != nil {
 		t.Fatalf("Take(%q, cost %d, extra %d): %v", key, cost, extra, err)
 	}
 	return res
 }
 
-func testBurstThenDeny(t *testing.T, s limiter.Store) {
+func testBurstThenDeny(t *testing.T, s store.Store) {
 	p := slow(5)
 	for i := range 5 {
-		d := take(t, s, "k", p, 1, 0).Decision
-		if !d.Allowed || d.Remaining != 4-i || d.Limit != 5 || d.RetryAfter != 0 {
-			t.Fatalf("request %d: got %+v, want allowed, Remaining %d, Limit 5", i, d, 4-i)
+		d := take(t, s, "k", p, 1, 0)
+		if !d.Allowed || d.Remaining != 4-i || d.RetryAfter != 0 {
+			t.Fatalf("request %d: got %+v, want allowed, Remaining %d", i, d, 4-i)
 		}
 		if want := time.Duration(i+1) * time.Hour; d.ResetAfter > want || d.ResetAfter < want-time.Minute {
 			t.Fatalf("request %d: ResetAfter %v, want about %v", i, d.ResetAfter, want)
 		}
 	}
-	d := take(t, s, "k", p, 1, 0).Decision
+	d := take(t, s, "k", p, 1, 0)
 	if d.Allowed || d.Remaining != 0 || d.RetryAfter > time.Hour || d.RetryAfter < time.Hour-time.Minute {
 		t.Fatalf("request 6: got %+v, want denied with RetryAfter about 1h", d)
 	}
 }
 
-func testDenyTakesNothing(t *testing.T, s limiter.Store) {
+func testDenyTakesNothing(t *testing.T, s store.Store) {
 	p := slow(5)
 	take(t, s, "k", p, 3, 0)
-	if d := take(t, s, "k", p, 3, 0).Decision; d.Allowed || d.Remaining != 2 {
+	if d := take(t, s, "k", p, 3, 0); d.Allowed || d.Remaining != 2 {
 		t.Fatalf("cost 3 with 2 left: got %+v, want denied, Remaining 2", d)
 	}
-	if d := take(t, s, "k", p, 2, 0).Decision; !d.Allowed || d.Remaining != 0 {
+	if d := take(t, s, "k", p, 2, 0); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("cost 2 with 2 left: got %+v, want allowed, Remaining 0", d)
 	}
 }
 
-func testExtra(t *testing.T, s limiter.Store) {
+func testExtra(t *testing.T, s store.Store) {
 	p := slow(10)
 	res := take(t, s, "k", p, 1, 4)
-	if !res.Decision.Allowed || res.Extra != 4 || res.Decision.Remaining != 5 {
+	if !res.Allowed || res.Extra != 4 || res.Remaining != 5 {
 		t.Fatalf("cost 1 extra 4 on a full bucket: got %+v, want allowed, Extra 4, Remaining 5", res)
 	}
 	// Hold is (Burst - level + Cost)/Rate = (10 - 10 + 1) hours.
@@ -99,26 +100,26 @@ func testExtra(t *testing.T, s limiter.Store) {
 		t.Fatalf("Hold %v, want about 1h", res.Hold)
 	}
 	res = take(t, s, "k", p, 1, 100)
-	if !res.Decision.Allowed || res.Extra != 4 || res.Decision.Remaining != 0 {
+	if !res.Allowed || res.Extra != 4 || res.Remaining != 0 {
 		t.Fatalf("cost 1 extra 100 with 5 left: got %+v, want allowed, Extra 4, Remaining 0", res)
 	}
 	res = take(t, s, "k", p, 1, 100)
-	if res.Decision.Allowed || res.Extra != 0 {
+	if res.Allowed || res.Extra != 0 {
 		t.Fatalf("empty bucket: got %+v, want denied, Extra 0", res)
 	}
 }
 
-func testReset(t *testing.T, s limiter.Store) {
+func testReset(t *testing.T, s store.Store) {
 	p := slow(2)
 	ctx := context.Background()
 	take(t, s, "k", p, 2, 0)
-	if d := take(t, s, "k", p, 1, 0).Decision; d.Allowed {
+	if d := take(t, s, "k", p, 1, 0); d.Allowed {
 		t.Fatalf("after the burst: got %+v, want denied", d)
 	}
 	if err := s.Reset(ctx, "k"); err != nil {
 		t.Fatalf("Reset: %v", err)
 	}
-	if d := take(t, s, "k", p, 2, 0).Decision; !d.Allowed {
+	if d := take(t, s, "k", p, 2, 0); !d.Allowed {
 		t.Fatalf("after Reset: got %+v, want a full bucket", d)
 	}
 	if err := s.Reset(ctx, "never-seen"); err != nil {
@@ -138,28 +139,28 @@ var hostileKeys = []string{
 	strings.Repeat("x", 1<<16-1) + "y",
 }
 
-func testKeysAreSeparate(t *testing.T, s limiter.Store) {
+func testKeysAreSeparate(t *testing.T, s store.Store) {
 	p := slow(1)
 	for i, k := range hostileKeys {
-		if d := take(t, s, k, p, 1, 0).Decision; !d.Allowed {
+		if d := take(t, s, k, p, 1, 0); !d.Allowed {
 			t.Fatalf("key %d (%.20q…): first request denied; it shares a bucket with an earlier key", i, k)
 		}
 	}
 	for i, k := range hostileKeys {
-		if d := take(t, s, k, p, 1, 0).Decision; d.Allowed {
+		if d := take(t, s, k, p, 1, 0); d.Allowed {
 			t.Fatalf("key %d (%.20q…): second request allowed; its bucket was not kept", i, k)
 		}
 	}
 }
 
-func testInvalidRequest(t *testing.T, s limiter.Store) {
+func testInvalidRequest(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	bad := []limiter.StoreRequest{
-		{Policy: slow(5), Cost: 0},
-		{Policy: slow(5), Cost: 6},
-		{Policy: slow(5), Cost: 1, Extra: -1},
-		{Policy: limiter.Policy{Rate: 0, Burst: 5}, Cost: 1},
-		{Policy: limiter.Policy{Rate: rate.Inf, Burst: 5}, Cost: 1},
+	bad := []store.Request{
+		{Rate: slow(5).Rate, Burst: 5, Cost: 0},
+		{Rate: slow(5).Rate, Burst: 5, Cost: 6},
+		{Rate: slow(5).Rate, Burst: 5, Cost: 1, Extra: -1},
+		{Rate: 0, Burst: 5, Cost: 1},
+		{Rate: rate.Inf, Burst: 5, Cost: 1},
 	}
 	for _, req := range bad {
 		if _, err := s.Take(ctx, "k", req); err == nil {
@@ -168,11 +169,11 @@ func testInvalidRequest(t *testing.T, s limiter.Store) {
 	}
 }
 
-func testCanceledContext(t *testing.T, s limiter.Store) {
+func testCanceledContext(t *testing.T, s store.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	start := time.Now()
-	_, err := s.Take(ctx, "k", limiter.StoreRequest{Policy: slow(5), Cost: 1})
+	_, err := s.Take(ctx, "k", store.Request{Rate: slow(5).Rate, Burst: slow(5).Burst, Cost: 1})
 	if err == nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Take with a canceled context: got %v, want an error wrapping context.Canceled", err)
 	}
@@ -181,7 +182,7 @@ func testCanceledContext(t *testing.T, s limiter.Store) {
 	}
 }
 
-func testConcurrentExact(t *testing.T, s limiter.Store) {
+func testConcurrentExact(t *testing.T, s store.Store) {
 	const burst, workers, each = 100, 8, 40
 	p := slow(burst)
 	var mu sync.Mutex
@@ -191,13 +192,13 @@ func testConcurrentExact(t *testing.T, s limiter.Store) {
 	for w := range workers {
 		wg.Go(func() {
 			for range each {
-				res, err := s.Take(context.Background(), "hot", limiter.StoreRequest{Policy: p, Cost: 1, Extra: w % 3})
+				res, err := s.Take(context.Background(), "hot", store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 1, Extra: w % 3})
 				if err != nil {
 					errs <- fmt.Errorf("storetest: Take: %w", err)
 					return
 				}
 				mu.Lock()
-				if res.Decision.Allowed {
+				if res.Allowed {
 					admitted++
 					extra += res.Extra
 				}
@@ -220,19 +221,19 @@ func testConcurrentExact(t *testing.T, s limiter.Store) {
 // StoreResult.At.
 const hour = int64(time.Hour / time.Microsecond)
 
-func refund(t *testing.T, s limiter.Store, key string, p limiter.Policy, cost int, at int64) {
+func refund(t *testing.T, s store.Store, key string, p limiter.Policy, cost int, at int64) {
 	t.Helper()
-	if err := s.Refund(context.Background(), key, limiter.StoreRequest{Policy: p, Cost: cost}, at); err != nil {
+	if err := s.Refund(context.Background(), key, store.Request{Rate: p.Rate, Burst: p.Burst, Cost: cost}, at); err != nil {
 		t.Fatalf("Refund(%q, cost %d): %v", key, cost, err)
 	}
 }
 
 // takes fails unless successive cost-1 takes on key are allowed as want
 // says, the first leaving remaining.
-func takes(t *testing.T, s limiter.Store, key string, p limiter.Policy, remaining int, want ...bool) {
+func takes(t *testing.T, s store.Store, key string, p limiter.Policy, remaining int, want ...bool) {
 	t.Helper()
 	for i, w := range want {
-		d := take(t, s, key, p, 1, 0).Decision
+		d := take(t, s, key, p, 1, 0)
 		if d.Allowed != w || (i == 0 && d.Remaining != remaining) {
 			t.Fatalf("%s: take %d: got %+v, want allowed %v (Remaining %d at the first)", key, i, d, w, remaining)
 		}
@@ -243,7 +244,7 @@ func takes(t *testing.T, s limiter.Store, key string, p limiter.Policy, remainin
 // regained since the take (StoreResult.At) — all of it right after the
 // take, nothing once the cost has had time to refill, the rest in between
 // — never beyond Burst; a refund to a key with no bucket creates nothing.
-func testRefund(t *testing.T, s limiter.Store) {
+func testRefund(t *testing.T, s store.Store) {
 	p := slow(3)
 	take(t, s, "now", p, 1, 0)
 	res := take(t, s, "now", p, 2, 0)
@@ -271,10 +272,10 @@ func testRefund(t *testing.T, s limiter.Store) {
 	takes(t, s, "over-partial", p, 2, true, true, true, false)
 
 	refund(t, s, "full", p, 3, 0) // no bucket: full already, left alone
-	if d := take(t, s, "full", p, 3, 0).Decision; !d.Allowed || d.Remaining != 0 {
+	if d := take(t, s, "full", p, 3, 0); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("cost 3 after a refund to a new key: got %+v, want allowed, Remaining 0", d)
 	}
-	err := s.Refund(context.Background(), "now", limiter.StoreRequest{Policy: p, Cost: 0}, res.At)
+	err := s.Refund(context.Background(), "now", store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 0}, res.At)
 	if err == nil {
 		t.Fatal("Refund with cost 0: no error")
 	}
@@ -284,7 +285,7 @@ func testRefund(t *testing.T, s limiter.Store) {
 // could not have refilled to Burst without it, so a refund within that
 // time gives the whole cost back, however long after the take it comes;
 // and admissions' At never go back on one key.
-func testAt(t *testing.T, s limiter.Store) {
+func testAt(t *testing.T, s store.Store) {
 	p := slow(3)
 	take(t, s, "short", p, 2, 0)
 	res := take(t, s, "short", p, 1, 0)      // two hours from full before it
@@ -294,7 +295,7 @@ func testAt(t *testing.T, s limiter.Store) {
 	var prev int64
 	for i := range 20 {
 		res := take(t, s, "k", slow(5), 1+i%3, i%2)
-		if !res.Decision.Allowed {
+		if !res.Allowed {
 			continue
 		}
 		if res.At < prev {
@@ -310,14 +311,14 @@ func testAt(t *testing.T, s limiter.Store) {
 // testMaxBurst: a bucket of limiter.MaxBurst tokens (2^53) takes, denies,
 // prefetches and refunds with exact Remaining counts, and its durations
 // (years at one token per hour) come back positive, not overflowed.
-func testMaxBurst(t *testing.T, s limiter.Store) {
+func testMaxBurst(t *testing.T, s store.Store) {
 	const b = limiter.MaxBurst
 	p := slow(b)
-	check := func(what string, res limiter.StoreResult, allowed bool, remaining int) {
+	check := func(what string, res store.Result, allowed bool, remaining int) {
 		t.Helper()
-		d := res.Decision
-		if d.Allowed != allowed || d.Remaining != remaining || d.Limit != b || d.ResetAfter <= 0 || d.RetryAfter < 0 || res.Hold < 0 {
-			t.Fatalf("%s: got %+v, want allowed %v, Remaining %d, Limit 2^53, durations not overflowed", what, res, allowed, remaining)
+		d := res
+		if d.Allowed != allowed || d.Remaining != remaining || d.ResetAfter <= 0 || d.RetryAfter < 0 || res.Hold < 0 {
+			t.Fatalf("%s: got %+v, want allowed %v, Remaining %d, durations not overflowed", what, res, allowed, remaining)
 		}
 		if !allowed && (d.RetryAfter < time.Hour-time.Minute || d.RetryAfter > time.Hour) {
 			t.Fatalf("%s: RetryAfter %v, want about the hour one token takes", what, d.RetryAfter)

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"crypto/sha256"
@@ -19,7 +19,7 @@ const maxRawKey = 64
 // made; raw bodies are distinct for distinct keys, and digests collide only
 // if SHA-256 does. The safe bytes exclude '{' and '}', so a client cannot
 // choose a Cluster hash tag and pile keys onto one slot.
-func (r *Redis) Key(key string) string {
+func (r *Store) Key(key string) string {
 	if isRaw(key) {
 		return r.prefix + ":r:" + key
 	}

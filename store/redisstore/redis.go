@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 //go:embed script.lua
@@ -32,9 +33,9 @@ var (
 	argOneKey any = "1"
 )
 
-// Errors returned by NewRedis and Redis's methods.
+// Errors returned by New and Store's methods.
 var (
-	// ErrInvalidOption is wrapped by NewRedis's error for a bad option or
+	// ErrInvalidOption is wrapped by New's error for a bad option or
 	// client.
 	ErrInvalidOption = errors.New("store: invalid option")
 	// ErrBadReply is wrapped by Take's and Refund's error when Redis
@@ -47,14 +48,14 @@ var (
 // otherwise.
 const DefaultPrefix = "floodgate"
 
-// A Redis is a [limiter.Store] on Redis: one key per client key holding
+// A Store is a [store.Store] on Redis: one key per client key holding
 // its bucket, one Lua script call per decision (a single key, so it works
 // on Redis Cluster), and Redis's TIME as the only clock, so instances with
 // skewed clocks still agree. Keys expire when their bucket would be full
 // again, so Redis holds state only for clients that recently spent tokens.
 //
-// A Redis is safe for concurrent use.
-type Redis struct {
+// A Store is safe for concurrent use.
+type Store struct {
 	client redis.UniversalClient
 	prefix string
 	policy atomic.Pointer[policyArgs]
@@ -67,7 +68,7 @@ type policyArgs struct {
 	rate, burst any // strings, boxed once
 }
 
-// An Option configures a Redis in NewRedis.
+// An Option configures a Store in New.
 type Option func(*config) error
 
 type config struct {
@@ -76,7 +77,7 @@ type config struct {
 
 // WithPrefix sets the namespace of the store's keys (default
 // DefaultPrefix): a bucket lives at prefix + ":r:" + key, or prefix +
-// ":h:" + the key's SHA-256 in hex (see NewRedis). Limiters that enforce
+// ":h:" + the key's SHA-256 in hex (see New). Limiters that enforce
 // different policies must use different prefixes. The prefix must be 1 to
 // 128 bytes long.
 func WithPrefix(prefix string) Option {
@@ -89,7 +90,7 @@ func WithPrefix(prefix string) Option {
 	}
 }
 
-// NewRedis returns a Store that keeps buckets in the Redis behind client:
+// New returns a Store that keeps buckets in the Redis behind client:
 // a *redis.Client (single node, or Sentinel through NewFailoverClient), a
 // *redis.ClusterClient or a *redis.Ring, as returned by
 // redis.NewUniversalClient, or a type that embeds one of them.
@@ -97,7 +98,7 @@ func WithPrefix(prefix string) Option {
 // The client must have ContextTimeoutEnabled set: without it go-redis
 // ignores context deadlines on the socket, and a Redis that stops
 // answering would hold each request for the client's ReadTimeout (3 s by
-// default) instead of the Limiter's store timeout. NewRedis reads it
+// default) instead of the Limiter's store timeout. New reads it
 // through the client's Options method (*redis.Options,
 // *redis.ClusterOptions or *redis.RingOptions; a type embedding a go-redis
 // client has it too), and returns an error wrapping ErrInvalidOption when
@@ -111,7 +112,7 @@ func WithPrefix(prefix string) Option {
 // ':', '{' or '}') is stored as its SHA-256 digest under a different
 // marker, so no client key can reach another namespace, another key's
 // bucket or a Cluster hash tag.
-func NewRedis(client redis.UniversalClient, opts ...Option) (*Redis, error) {
+func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
@@ -133,7 +134,7 @@ func NewRedis(client redis.UniversalClient, opts ...Option) (*Redis, error) {
 			return nil, err
 		}
 	}
-	return &Redis{client: client, prefix: c.prefix}, nil
+	return &Store{client: client, prefix: c.prefix}, nil
 }
 
 // contextTimeouts reports whether client honours context deadlines, read
@@ -155,32 +156,32 @@ func contextTimeouts(client redis.UniversalClient) (enabled, known bool) {
 	return false, false
 }
 
-// Take implements [limiter.Store] with one EVALSHA (an EVAL after Redis
+// Take implements [store.Store] with one EVALSHA (an EVAL after Redis
 // lost its script cache, for example on a restart). For an admission,
-// StoreResult.At is the Redis TIME, in microseconds, before which the
+// Result.At is the Redis TIME, in microseconds, before which the
 // bucket could not have refilled to Burst had the take not happened; for
 // a denial, the time the script decided at.
-func (r *Redis) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
+func (r *Store) Take(ctx context.Context, key string, req store.Request) (store.Result, error) {
 	if err := checkRequest(req); err != nil {
-		return limiter.StoreResult{}, err
+		return store.Result{}, err
 	}
-	v, err := r.eval(ctx, key, req.Policy, req.Cost, req.Extra, 0)
+	v, err := r.eval(ctx, key, policyOf(req), req.Cost, req.Extra, 0)
 	if err != nil {
-		return limiter.StoreResult{}, err
+		return store.Result{}, err
 	}
 	return parse(v, req)
 }
 
-// Refund implements [limiter.Store] with the same script, in its refund
-// mode (extra -1): at is the StoreResult.At of the Take that took the
+// Refund implements [store.Store] with the same script, in its refund
+// mode (extra -1): at is the Result.At of the Take that took the
 // tokens, and the script gives back req.Cost less what the bucket has
 // regained since then on Redis's clock, if anything is left.
-func (r *Redis) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
+func (r *Store) Refund(ctx context.Context, key string, req store.Request, at int64) error {
 	req.Extra = 0
 	if err := checkRequest(req); err != nil {
 		return err
 	}
-	v, err := r.eval(ctx, key, req.Policy, req.Cost, -1, at)
+	v, err := r.eval(ctx, key, policyOf(req), req.Cost, -1, at)
 	if err != nil {
 		return err
 	}
@@ -192,7 +193,7 @@ func (r *Redis) Refund(ctx context.Context, key string, req limiter.StoreRequest
 
 // eval runs the script on key: EVALSHA, or EVAL when Redis lost its script
 // cache. at is passed only to a refund (extra -1).
-func (r *Redis) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int, at int64) ([]int64, error) {
+func (r *Store) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int, at int64) ([]int64, error) {
 	pa := r.args(p)
 	args := []any{"evalsha", argSHA, argOneKey, r.Key(key), pa.rate, pa.burst, cost, extra}
 	if extra < 0 {
@@ -215,8 +216,12 @@ func isNoScript(err error) bool {
 	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
-func checkRequest(req limiter.StoreRequest) error {
-	p := req.Policy
+func policyOf(req store.Request) limiter.Policy {
+	return limiter.Policy{Rate: req.Rate, Burst: req.Burst}
+}
+
+func checkRequest(req store.Request) error {
+	p := policyOf(req)
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -228,7 +233,7 @@ func checkRequest(req limiter.StoreRequest) error {
 
 // args returns the formatted policy, from the cache when it is the last
 // one used.
-func (r *Redis) args(p limiter.Policy) *policyArgs {
+func (r *Store) args(p limiter.Policy) *policyArgs {
 	if pa := r.policy.Load(); pa != nil && pa.p == p {
 		return pa
 	}
@@ -245,26 +250,23 @@ func (r *Redis) args(p limiter.Policy) *policyArgs {
 const replyLen = 7
 
 // parse checks and converts the script's reply.
-func parse(v []int64, req limiter.StoreRequest) (limiter.StoreResult, error) {
+func parse(v []int64, req store.Request) (store.Result, error) {
 	if len(v) != replyLen || v[0] < 0 || v[0] > 1 || v[4] < 0 || v[4] > int64(req.Extra) || v[1] < 0 || v[6] < 0 {
-		return limiter.StoreResult{}, fmt.Errorf("%w: %v", ErrBadReply, v)
+		return store.Result{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
-	return limiter.StoreResult{
-		Decision: limiter.Decision{
-			Allowed:    v[0] == 1,
-			Limit:      req.Policy.Burst,
-			Remaining:  int(min(v[1], int64(req.Policy.Burst))),
-			RetryAfter: time.Duration(max(v[2], 0)),
-			ResetAfter: time.Duration(max(v[3], 0)),
-		},
-		Extra: int(v[4]),
-		Hold:  time.Duration(max(v[5], 0)),
-		At:    v[6],
+	return store.Result{
+		Allowed:    v[0] == 1,
+		Remaining:  int(min(v[1], int64(req.Burst))),
+		RetryAfter: time.Duration(max(v[2], 0)),
+		ResetAfter: time.Duration(max(v[3], 0)),
+		Extra:      int(v[4]),
+		Hold:       time.Duration(max(v[5], 0)),
+		At:         v[6],
 	}, nil
 }
 
-// Reset implements [limiter.Store]: it deletes key's bucket.
-func (r *Redis) Reset(ctx context.Context, key string) error {
+// Reset implements [store.Store]: it deletes key's bucket.
+func (r *Store) Reset(ctx context.Context, key string) error {
 	if err := r.client.Del(ctx, r.Key(key)).Err(); err != nil {
 		return fmt.Errorf("store: redis: %w", err)
 	}

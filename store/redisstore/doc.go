@@ -1,15 +1,15 @@
 // Package store holds floodgate's remote tiers: implementations of
-// [limiter.Store] that keep each key's token bucket where every instance of
+// [store.Store] that keep each key's token bucket where every instance of
 // a service can see it, so that a limit holds across instances.
 //
 // [Redis] is the Redis implementation, for a single node, Sentinel or
 // Cluster through go-redis's UniversalClient:
 //
 //	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-//	s, err := store.NewRedis(client)
+//	s, err := store.New(client)
 //	if err != nil { … }
 //	l, err := limiter.New(limiter.PerSecond(100),
-//		limiter.WithStore(limiter.StoreConfig{Store: s, LocalShare: 1.0 / 3}))
+//		limiter.WithStore(store.Config{Store: s, LocalShare: 1.0 / 3}))
 //
 // # The script
 //
@@ -27,7 +27,7 @@
 // [limiter.MaxBurst]) ever reach.
 //
 // An admission also returns, in microseconds of Redis TIME
-// ([limiter.StoreResult].At), when its bucket could first have been full
+// ([store.Result].At), when its bucket could first have been full
 // again had the take not happened: the decision's time plus what the
 // bucket lacked before it, at Rate, rounded down. A refund (see
 // [limiter.AllowAll]: a request admitted by one limit and denied by a
@@ -58,13 +58,13 @@
 //     the moment Redis would next admit it, measured from when the request
 //     was sent. A flooding client costs about one round trip per retry
 //     window and instance, not one per request.
-//   - Prefetch leases ([limiter.StoreConfig].Prefetch): for a key this
+//   - Prefetch leases ([store.Config].Prefetch): for a key this
 //     instance alone requests at about its full rate, one round trip takes
 //     several tokens and spends them locally. Tokens never come back; they
 //     lapse so no interval over-admits; the cost is a little
 //     under-admission, never over-admission.
 //   - A timeout on the whole wait for Redis and a circuit breaker
-//     ([limiter.StoreConfig] Timeout, default 100 ms; BreakerFailures and
+//     ([store.Config] Timeout, default 100 ms; BreakerFailures and
 //     BreakerCooldown, default 5 failures and 1 s). A failed or timed-out
 //     call, and every call while the breaker is open, is decided by the
 //     failure mode, and the Decision says so (Fallback; there is no error,
@@ -82,8 +82,8 @@
 //
 // Each decision touches one key, so the script runs on Cluster unchanged
 // through a *redis.ClusterClient. Client keys cannot carry a hash tag (see
-// [Redis.Key]), so buckets spread over all slots.
+// [Store.Key]), so buckets spread over all slots.
 //
 // Package [github.com/floodgate-go/floodgate/store/storetest] is the
 // conformance suite every Store passes.
-package store
+package redisstore

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
@@ -24,7 +25,7 @@ import (
 // outage, a slow network), and keep it short.
 
 // newLimiter returns a Limiter on c's Store, closed at the end of the test.
-func newLimiter(t testing.TB, p limiter.Policy, c limiter.StoreConfig, opts ...limiter.Option) *limiter.Limiter {
+func newLimiter(t testing.TB, p limiter.Policy, c store.Config, opts ...limiter.Option) *limiter.Limiter {
 	t.Helper()
 	l, err := limiter.New(p, append([]limiter.Option{limiter.WithStore(c)}, opts...)...)
 	if err != nil {
@@ -77,7 +78,7 @@ func TestExactAcrossInstances(t *testing.T) {
 			for range 3 {
 				// A generous timeout: this test is about exactness, and a
 				// fail-open fallback (on a machine slowed by -race) is not.
-				ls = append(ls, newLimiter(t, p, limiter.StoreConfig{Store: s, Prefetch: prefetch, Timeout: 5 * time.Second}))
+				ls = append(ls, newLimiter(t, p, store.Config{Store: s, Prefetch: prefetch, Timeout: 5 * time.Second}))
 			}
 			// Warm up: dial the pool's connections and load the script, or
 			// the measured bucket sits full (refill wasted) while they dial.
@@ -87,15 +88,15 @@ func TestExactAcrossInstances(t *testing.T) {
 			var st limiter.Stats
 			for _, l := range ls {
 				s := l.Stats()
-				st.RoundTrips += s.RoundTrips
-				st.DenyCacheHits += s.DenyCacheHits
-				st.PrefetchHits += s.PrefetchHits
+				st.Store.RoundTrips += s.Store.RoundTrips
+				st.Store.DenyCacheHits += s.Store.DenyCacheHits
+				st.Store.PrefetchHits += s.Store.PrefetchHits
 				st.Allowed += s.Allowed
 				st.Denied += s.Denied
 			}
 			level, _ := client.Get(context.Background(), s.Key("one-key")).Result() // "tokens time": unspent at the end
 			t.Logf("admitted %d in %v (bound %.0f); %d decisions, %d round trips, %d deny-cache hits, %d prefetch hits; Redis bucket at the end: %q",
-				admitted, elapsed, bound, st.Allowed+st.Denied, st.RoundTrips, st.DenyCacheHits, st.PrefetchHits, level)
+				admitted, elapsed, bound, st.Allowed+st.Denied, st.Store.RoundTrips, st.Store.DenyCacheHits, st.Store.PrefetchHits, level)
 			if float64(admitted) > bound {
 				t.Fatalf("admitted %d in %v: more than Burst + Rate×T = %.1f", admitted, elapsed, bound)
 			}
@@ -145,7 +146,7 @@ func commandCalls(t *testing.T, c *redis.Client) int64 {
 func TestDenyCacheRoundTrips(t *testing.T) {
 	srv := redistest.Start(t)
 	client := newClient(t, srv.Addr())
-	l := newLimiter(t, limiter.Policy{Rate: 10, Burst: 5}, limiter.StoreConfig{Store: freshStore(t, client)})
+	l := newLimiter(t, limiter.Policy{Rate: 10, Burst: 5}, store.Config{Store: freshStore(t, client)})
 	if _, err := l.Allow(context.Background(), "warm-up"); err != nil { // loads the script: EVALSHA fails once, EVAL follows
 		t.Fatal(err)
 	}
@@ -165,9 +166,9 @@ func TestDenyCacheRoundTrips(t *testing.T) {
 	}
 	calls := commandCalls(t, client) - before
 	st := l.Stats()
-	t.Logf("%d requests, %d admitted, %d script calls in Redis, %d deny-cache hits", requests, admitted, calls, st.DenyCacheHits)
-	if calls != int64(st.RoundTrips)-1 { // not the warm-up
-		t.Fatalf("Redis counted %d script calls, Stats.RoundTrips %d", calls, st.RoundTrips)
+	t.Logf("%d requests, %d admitted, %d script calls in Redis, %d deny-cache hits", requests, admitted, calls, st.Store.DenyCacheHits)
+	if calls != int64(st.Store.RoundTrips)-1 { // not the warm-up
+		t.Fatalf("Redis counted %d script calls, Stats.Store.RoundTrips %d", calls, st.Store.RoundTrips)
 	}
 	// About 10 retry windows in a second, each ending in one admission;
 	// allow one more call per window that finds Redis a hair short.
@@ -188,7 +189,7 @@ func TestOutage(t *testing.T) {
 	s := freshStore(t, client)
 	const timeout = 100 * time.Millisecond
 	p := limiter.Policy{Rate: 1000, Burst: 1000}
-	c := limiter.StoreConfig{Store: s, Timeout: timeout, BreakerFailures: 3, BreakerCooldown: 200 * time.Millisecond}
+	c := store.Config{Store: s, Timeout: timeout, BreakerFailures: 3, BreakerCooldown: 200 * time.Millisecond}
 	openC, closedC := c, c
 	openC.LocalShare, closedC.FailClosed = 0.5, true
 	open, closed := newLimiter(t, p, openC), newLimiter(t, p, closedC)
@@ -242,12 +243,12 @@ func TestOutage(t *testing.T) {
 	if openAllowed < 10 || openAllowed > openErrs || closedAllowed != 0 || closedErrs < 10 {
 		t.Fatalf("want FailOpen admitting by Fallback decisions, FailClosed denying by them")
 	}
-	if !so.BreakerOpen || !sc.BreakerOpen || so.StoreErrors == 0 || so.Fallbacks < uint64(openErrs) {
+	if !so.Store.BreakerOpen || !sc.Store.BreakerOpen || so.Store.Errors == 0 || so.Store.Fallbacks < uint64(openErrs) {
 		t.Fatalf("want both breakers open and errors counted; FailOpen %+v, FailClosed %+v", so, sc)
 	}
 
 	srv.Restart(t)
-	before := so.RoundTrips
+	before := so.Store.RoundTrips
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ro, rc := call(open), call(closed)
@@ -259,7 +260,7 @@ func TestOutage(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if st := open.Stats(); st.BreakerOpen || st.RoundTrips <= before {
+	if st := open.Stats(); st.Store.BreakerOpen || st.Store.RoundTrips <= before {
 		t.Fatalf("after the restart: %+v; want the breaker closed and decisions from Redis", st)
 	}
 }
@@ -273,7 +274,7 @@ func TestSlowRedis(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, Protocol: 2, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	const timeout = 50 * time.Millisecond
-	l := newLimiter(t, limiter.PerSecond(1000), limiter.StoreConfig{Store: freshStore(t, client),
+	l := newLimiter(t, limiter.PerSecond(1000), store.Config{Store: freshStore(t, client),
 		Timeout: timeout, BreakerFailures: 2, BreakerCooldown: 100 * time.Millisecond})
 	ctx := context.Background()
 	if _, err := l.Allow(ctx, "k"); err != nil {
@@ -319,7 +320,7 @@ func TestHostileKeysAndReset(t *testing.T) {
 	srv := redistest.Start(t)
 	s := freshStore(t, newClient(t, srv.Addr()))
 	p := limiter.PerHour(1)
-	a, b := newLimiter(t, p, limiter.StoreConfig{Store: s}), newLimiter(t, p, limiter.StoreConfig{Store: s})
+	a, b := newLimiter(t, p, store.Config{Store: s}), newLimiter(t, p, store.Config{Store: s})
 	ctx := context.Background()
 	for i, k := range storetest.HostileKeys() {
 		if d, err := a.Allow(ctx, k); err != nil || !d.Allowed {
@@ -349,7 +350,7 @@ func TestCluster(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	s := freshStore(t, client)
 	p := limiter.PerHour(5)
-	ls := []*limiter.Limiter{newLimiter(t, p, limiter.StoreConfig{Store: s}), newLimiter(t, p, limiter.StoreConfig{Store: s})}
+	ls := []*limiter.Limiter{newLimiter(t, p, store.Config{Store: s}), newLimiter(t, p, store.Config{Store: s})}
 	ctx := context.Background()
 	masters := map[string]bool{}
 	for i := range 30 {
@@ -398,11 +399,11 @@ func TestLimiterNoLeakRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, Protocol: 2})
-	s, err := store.NewRedis(client)
+	s, err := redisstore.New(client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := limiter.New(limiter.PerSecond(10), limiter.WithStore(limiter.StoreConfig{Store: s, Prefetch: 4}))
+	l, err := limiter.New(limiter.PerSecond(10), limiter.WithStore(store.Config{Store: s, Prefetch: 4}))
 	if err != nil {
 		t.Fatal(err)
 	}

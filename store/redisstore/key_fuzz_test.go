@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"strings"
@@ -6,12 +6,12 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
-	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 // FuzzKey checks the shape that makes Redis keys collision-free (see
-// Redis.Key): prefix, a marker, then a body without ':', '{' or '}' of
+// Store.Key): prefix, a marker, then a body without ':', '{' or '}' of
 // bounded length; raw bodies only for raw-safe keys, and two different
 // keys never map to the same Redis key.
 func FuzzKey(f *testing.F) {
@@ -19,7 +19,7 @@ func FuzzKey(f *testing.F) {
 		f.Add(k, k+"x")
 	}
 	m := miniredis.RunT(f)
-	s, err := store.NewRedis(newClient(f, m.Addr()), store.WithPrefix("p:{x}"))
+	s, err := redisstore.New(newClient(f, m.Addr()), redisstore.WithPrefix("p:{x}"))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
 // TestModel runs random request sequences against the Redis script, on
@@ -45,12 +46,12 @@ func TestModel(t *testing.T) {
 
 // A take is an admission that a refund may give back.
 type take struct {
-	at   time.Time // StoreResult.At: the bucket could not have been full before
-	µs   int64     // StoreResult.At
+	at   time.Time // Result.At: the bucket could not have been full before
+	µs   int64     // Result.At
 	cost int
 }
 
-func runModel(t *testing.T, m *miniredis.Miniredis, s *store.Redis, key string, p limiter.Policy, t0 time.Time, rng *rand.Rand, refunds bool) {
+func runModel(t *testing.T, m *miniredis.Miniredis, s *redisstore.Store, key string, p limiter.Policy, t0 time.Time, rng *rand.Rand, refunds bool) {
 	ctx := context.Background()
 	oracle := rate.NewLimiter(p.Rate, p.Burst)
 	local := &refBucket{p: p, tokens: float64(p.Burst), last: t0}
@@ -79,7 +80,7 @@ func runModel(t *testing.T, m *miniredis.Miniredis, s *store.Redis, key string, 
 			}
 			tk := taken[i]
 			taken = append(taken[:i], taken[i+1:]...)
-			if err := s.Refund(ctx, key, limiter.StoreRequest{Policy: p, Cost: tk.cost}, tk.µs); err != nil {
+			if err := s.Refund(ctx, key, store.Request{Rate: p.Rate, Burst: p.Burst, Cost: tk.cost}, tk.µs); err != nil {
 				t.Fatalf("%v step %d: Refund: %v", p, step, err)
 			}
 			if local.refund(now, tk.at, tk.cost) {
@@ -91,11 +92,11 @@ func runModel(t *testing.T, m *miniredis.Miniredis, s *store.Redis, key string, 
 		n := 1 + rng.IntN(p.Burst)
 		takes++
 		want := oracle.AllowN(now, n)
-		res, err := s.Take(ctx, key, limiter.StoreRequest{Policy: p, Cost: n})
+		res, err := s.Take(ctx, key, store.Request{Rate: p.Rate, Burst: p.Burst, Cost: n})
 		if err != nil {
 			t.Fatalf("%v step %d: Take: %v", p, step, err)
 		}
-		d := res.Decision
+		d := limiter.Decision{Allowed: res.Allowed, Limit: p.Burst, Remaining: res.Remaining, RetryAfter: res.RetryAfter, ResetAfter: res.ResetAfter}
 		if !refunds {
 			if d.Allowed != want {
 				t.Fatalf("%v step %d (+%v, cost %d): Allowed %v, rate.Limiter says %v", p, step, dt, n, d.Allowed, want)

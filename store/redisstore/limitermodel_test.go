@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/floodgate-go/floodgate/internal/ratemodel"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
 // TestLimiterModel is limiter's TestModel for the Store tier: Limiters with
@@ -65,7 +66,7 @@ var (
 // clockStore is a Store that sets miniredis's clock to the bubble's before
 // each call, after sleeping delay (a slow Store), and fails on demand.
 type clockStore struct {
-	s      limiter.Store
+	s      store.Store
 	m      *miniredis.Miniredis
 	clock  *runClock
 	delay  time.Duration
@@ -96,7 +97,7 @@ func (c *runClock) sync() {
 	c.last = now
 }
 
-func (c *clockStore) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
+func (c *clockStore) Take(ctx context.Context, key string, req store.Request) (store.Result, error) {
 	half := (c.delay / 2).Truncate(time.Microsecond) // whole microseconds, Redis TIME's resolution
 	time.Sleep(half)
 	if c.during != nil {
@@ -104,7 +105,7 @@ func (c *clockStore) Take(ctx context.Context, key string, req limiter.StoreRequ
 	}
 	time.Sleep(c.delay - half)
 	if c.fail {
-		return limiter.StoreResult{}, errDown
+		return store.Result{}, errDown
 	}
 	c.clock.sync()
 	return c.s.Take(ctx, key, req)
@@ -115,7 +116,7 @@ func (c *clockStore) Reset(ctx context.Context, key string) error {
 	return c.s.Reset(ctx, key)
 }
 
-func (c *clockStore) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
+func (c *clockStore) Refund(ctx context.Context, key string, req store.Request, at int64) error {
 	c.clock.sync()
 	return c.s.Refund(ctx, key, req, at)
 }
@@ -164,12 +165,12 @@ func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch boo
 	for _, name := range []string{"l0", "l1"} {
 		cs := &clockStore{s: freshStore(t, client), m: m, clock: r.clock}
 		p := lmPolicy(r.rng)
-		l := newLimiter(t, p, limiter.StoreConfig{Store: cs, FailClosed: r.failClosed, BreakerFailures: 1 << 30, Prefetch: prefetchN})
+		l := newLimiter(t, p, store.Config{Store: cs, FailClosed: r.failClosed, BreakerFailures: 1 << 30, Prefetch: prefetchN})
 		r.subs = append(r.subs, &storeSubject{name: name, l: l, cs: cs, p: p, keys: map[string]*ratemodel.Oracle{}, loose: map[string]bool{}})
 	}
 	r.slowS = &clockStore{s: freshStore(t, client), m: m, clock: r.clock}
 	r.slow = newLimiter(t, limiter.Policy{Rate: 1000, Burst: 1000},
-		limiter.StoreConfig{Store: r.slowS, FailClosed: true, Timeout: time.Hour, BreakerFailures: 1 << 30})
+		store.Config{Store: r.slowS, FailClosed: true, Timeout: time.Hour, BreakerFailures: 1 << 30})
 	return r
 }
 
@@ -190,7 +191,7 @@ func (r *storeRun) check(err error) {
 // its oracle starts afresh (the old ledger stays in r.ledgers for the
 // window bound). Call it before the call under test.
 func (r *storeRun) refresh(s *storeSubject, key string) {
-	if s.loose[key] && !s.cs.m.Exists(s.cs.s.(*store.Redis).Key(key)) {
+	if s.loose[key] && !s.cs.m.Exists(s.cs.s.(*redisstore.Store).Key(key)) {
 		delete(s.loose, key)
 		delete(s.keys, key)
 	}

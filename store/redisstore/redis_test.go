@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
@@ -28,8 +29,8 @@ func newClient(t testing.TB, addr string) *redis.Client {
 var namespaces atomic.Int64
 
 // freshStore returns a Store in a namespace of its own on client.
-func freshStore(t testing.TB, client redis.UniversalClient) *store.Redis {
-	s, err := store.NewRedis(client, store.WithPrefix("t"+strings.Repeat("x", int(namespaces.Add(1)%3))+
+func freshStore(t testing.TB, client redis.UniversalClient) *redisstore.Store {
+	s, err := redisstore.New(client, redisstore.WithPrefix("t"+strings.Repeat("x", int(namespaces.Add(1)%3))+
 		":"+t.Name()+":"+string(rune('a'+namespaces.Load()%26))))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func freshStore(t testing.TB, client redis.UniversalClient) *store.Redis {
 }
 
 func TestConformanceMiniredis(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) limiter.Store {
+	storetest.Run(t, func(t *testing.T) store.Store {
 		m := miniredis.RunT(t)
 		return freshStore(t, newClient(t, m.Addr()))
 	})
@@ -47,28 +48,28 @@ func TestConformanceMiniredis(t *testing.T) {
 func TestConformanceRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	client := newClient(t, srv.Addr())
-	storetest.Run(t, func(t *testing.T) limiter.Store { return freshStore(t, client) })
+	storetest.Run(t, func(t *testing.T) store.Store { return freshStore(t, client) })
 }
 
 func TestConformanceCluster(t *testing.T) {
 	c := redistest.StartCluster(t)
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), ContextTimeoutEnabled: true, Protocol: 2})
 	t.Cleanup(func() { client.Close() })
-	storetest.Run(t, func(t *testing.T) limiter.Store { return freshStore(t, client) })
+	storetest.Run(t, func(t *testing.T) store.Store { return freshStore(t, client) })
 }
 
 func TestNewRedisNeedsContextTimeouts(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer c.Close()
-	if _, err := store.NewRedis(c); !errors.Is(err, store.ErrInvalidOption) {
-		t.Fatalf("NewRedis(client without ContextTimeoutEnabled): got %v, want ErrInvalidOption", err)
+	if _, err := redisstore.New(c); !errors.Is(err, redisstore.ErrInvalidOption) {
+		t.Fatalf("New(client without ContextTimeoutEnabled): got %v, want ErrInvalidOption", err)
 	}
-	if _, err := store.NewRedis(nil); !errors.Is(err, store.ErrInvalidOption) {
-		t.Fatalf("NewRedis(nil): got %v, want ErrInvalidOption", err)
+	if _, err := redisstore.New(nil); !errors.Is(err, redisstore.ErrInvalidOption) {
+		t.Fatalf("New(nil): got %v, want ErrInvalidOption", err)
 	}
 	for _, p := range []string{"", strings.Repeat("p", 129)} {
-		if _, err := store.NewRedis(newClient(t, m.Addr()), store.WithPrefix(p)); !errors.Is(err, store.ErrInvalidOption) {
+		if _, err := redisstore.New(newClient(t, m.Addr()), redisstore.WithPrefix(p)); !errors.Is(err, redisstore.ErrInvalidOption) {
 			t.Fatalf("WithPrefix(len %d): got %v, want ErrInvalidOption", len(p), err)
 		}
 	}
@@ -115,24 +116,24 @@ func TestNewRedisClientTypes(t *testing.T) {
 		{"embedded *redis.Ring without", wrappedRing{newRing(false)}, false},
 		{"foreign UniversalClient", foreign{with}, false},
 	} {
-		s, err := store.NewRedis(tc.client)
+		s, err := redisstore.New(tc.client)
 		if tc.ok && (err != nil || s == nil) {
-			t.Errorf("NewRedis(%s): %v, want a store", tc.name, err)
+			t.Errorf("New(%s): %v, want a store", tc.name, err)
 		}
-		if !tc.ok && !errors.Is(err, store.ErrInvalidOption) {
-			t.Errorf("NewRedis(%s): got %v, want ErrInvalidOption", tc.name, err)
+		if !tc.ok && !errors.Is(err, redisstore.ErrInvalidOption) {
+			t.Errorf("New(%s): got %v, want ErrInvalidOption", tc.name, err)
 		}
 		if err != nil {
-			t.Logf("NewRedis(%s): %v", tc.name, err)
+			t.Logf("New(%s): %v", tc.name, err)
 		}
 	}
 	// An accepted wrapper works.
-	s, err := store.NewRedis(wrapped{with})
+	s, err := redisstore.New(wrapped{with})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Take(context.Background(), "k", limiter.StoreRequest{Policy: limiter.PerHour(1), Cost: 1})
-	if err != nil || !res.Decision.Allowed {
+	res, err := s.Take(context.Background(), "k", store.Request{Rate: limiter.PerHour(1).Rate, Burst: 1, Cost: 1})
+	if err != nil || !res.Allowed {
 		t.Fatalf("Take through a wrapper: %+v, %v", res, err)
 	}
 }
@@ -173,13 +174,13 @@ func TestBadReply(t *testing.T) {
 		client := newClient(t, m.Addr())
 		client.AddHook(replyHook{reply})
 		s := freshStore(t, client)
-		if _, err := s.Take(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1}); !errors.Is(err, store.ErrBadReply) {
+		if _, err := s.Take(ctx, "k", store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 1}); !errors.Is(err, redisstore.ErrBadReply) {
 			t.Errorf("Take with reply %v: got %v, want ErrBadReply", reply, err)
 		}
 		if len(reply) == 7 {
 			continue // Refund checks the length only: it uses nothing else
 		}
-		if err := s.Refund(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1}, 1); !errors.Is(err, store.ErrBadReply) {
+		if err := s.Refund(ctx, "k", store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 1}, 1); !errors.Is(err, redisstore.ErrBadReply) {
 			t.Errorf("Refund with reply %v: got %v, want ErrBadReply", reply, err)
 		}
 	}
@@ -187,7 +188,7 @@ func TestBadReply(t *testing.T) {
 
 func TestKey(t *testing.T) {
 	m := miniredis.RunT(t)
-	s, err := store.NewRedis(newClient(t, m.Addr()), store.WithPrefix("fg"))
+	s, err := redisstore.New(newClient(t, m.Addr()), redisstore.WithPrefix("fg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,8 +231,8 @@ func TestScriptFlushFallback(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		res, err := s.Take(ctx, "k", limiter.StoreRequest{Policy: p, Cost: 1})
-		if err != nil || !res.Decision.Allowed || res.Decision.Remaining != 2-i {
+		res, err := s.Take(ctx, "k", store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 1})
+		if err != nil || !res.Allowed || res.Remaining != 2-i {
 			t.Fatalf("request %d: got %+v, %v; want allowed with %d left", i, res, err, 2-i)
 		}
 	}
@@ -243,7 +244,7 @@ func TestKeyTTL(t *testing.T) {
 	m := miniredis.RunT(t)
 	s := freshStore(t, newClient(t, m.Addr()))
 	p := limiter.Policy{Rate: 2, Burst: 10} // 3 tokens refill in 1.5 s
-	if _, err := s.Take(context.Background(), "k", limiter.StoreRequest{Policy: p, Cost: 3}); err != nil {
+	if _, err := s.Take(context.Background(), "k", store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 3}); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := m.TTL(s.Key("k")); ttl != 1500*time.Millisecond {
@@ -270,7 +271,7 @@ func TestCompositeRefund(t *testing.T) {
 		t.Cleanup(func() { l.Close() })
 		return l
 	}
-	perIP := newL(limiter.PerMinute(10), limiter.WithStore(limiter.StoreConfig{Store: s}))
+	perIP := newL(limiter.PerMinute(10), limiter.WithStore(store.Config{Store: s}))
 	perKey := newL(limiter.PerMinute(1))
 	ctx := context.Background()
 	for i := range 6 {
@@ -283,7 +284,7 @@ func TestCompositeRefund(t *testing.T) {
 		}
 	}
 	// Another instance on the same Redis sees 9 tokens: 1 spent, 5 refunded.
-	other := newL(limiter.PerMinute(10), limiter.WithStore(limiter.StoreConfig{Store: s}))
+	other := newL(limiter.PerMinute(10), limiter.WithStore(store.Config{Store: s}))
 	d, err := other.Allow(ctx, "198.51.100.1")
 	if err != nil || d.Remaining != 8 {
 		t.Fatalf("another instance: %+v, %v; want Remaining 8 (the denied requests were refunded)", d, err)

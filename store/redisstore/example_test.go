@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -10,9 +10,10 @@ import (
 
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
-func ExampleNewRedis() {
+func ExampleNew() {
 	m, err := miniredis.Run() // stands in for a real Redis
 	if err != nil {
 		log.Fatal(err)
@@ -23,14 +24,14 @@ func ExampleNewRedis() {
 	// socket; NewRedis refuses a client without it.
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
 	defer client.Close()
-	s, err := store.NewRedis(client, store.WithPrefix("api"))
+	s, err := redisstore.New(client, redisstore.WithPrefix("api"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	// Every instance of the service builds the same limiter on the same
 	// Redis; the limit of 2 per minute holds across all of them.
 	l, err := limiter.New(limiter.PerMinute(2),
-		limiter.WithStore(limiter.StoreConfig{Store: s, LocalShare: 1.0 / 3})) // fail open, a third each
+		limiter.WithStore(store.Config{Store: s, LocalShare: 1.0 / 3})) // fail open, a third each
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -52,18 +53,18 @@ func ExampleNewRedis() {
 // When Redis is down, the limiter keeps deciding: its failure mode does
 // (here the default, failing open to this instance's own buckets), and the
 // Decision says so. An error would mean that no decision was made.
-func ExampleNewRedis_outage() {
+func ExampleNew_outage() {
 	m, err := miniredis.Run()
 	if err != nil {
 		log.Fatal(err)
 	}
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	defer client.Close()
-	s, err := store.NewRedis(client)
+	s, err := redisstore.New(client)
 	if err != nil {
 		log.Fatal(err)
 	}
-	l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(limiter.StoreConfig{Store: s}))
+	l, err := limiter.New(limiter.PerMinute(2), limiter.WithStore(store.Config{Store: s}))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // The paths of "Exact on every path" on a real redis-server, in real time
@@ -25,7 +26,7 @@ func TestSetPolicyDropsLeasesRedis(t *testing.T) {
 	high, low := limiter.Policy{Rate: 1000, Burst: 1000}, limiter.Policy{Rate: 5, Burst: 2}
 	var ls []*limiter.Limiter
 	for range 3 {
-		ls = append(ls, newLimiter(t, high, limiter.StoreConfig{Store: s, Prefetch: 64, Timeout: 5 * time.Second}))
+		ls = append(ls, newLimiter(t, high, store.Config{Store: s, Prefetch: 64, Timeout: 5 * time.Second}))
 	}
 	// Hot below the rate, so that the bucket stays full and every round
 	// trip brings a lease of 64 tokens, held for about (64+1)/Rate and then
@@ -40,7 +41,7 @@ func TestSetPolicyDropsLeasesRedis(t *testing.T) {
 	}
 	var leases uint64
 	for _, l := range ls {
-		leases += l.Stats().PrefetchHits
+		leases += l.Stats().Store.PrefetchHits
 	}
 	if leases == 0 {
 		t.Fatal("no prefetched lease was used before the change")
@@ -70,7 +71,7 @@ func TestRetryAfterHonestRedis(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, Protocol: 2})
 	t.Cleanup(func() { client.Close() })
 	p := limiter.Policy{Rate: 100, Burst: 10}
-	l := newLimiter(t, p, limiter.StoreConfig{Store: freshStore(t, client), Timeout: time.Second})
+	l := newLimiter(t, p, store.Config{Store: freshStore(t, client), Timeout: time.Second})
 	ctx := context.Background()
 	for round := range 5 {
 		key := "client-" + string(rune('a'+round))
@@ -92,7 +93,7 @@ func TestRetryAfterHonestRedis(t *testing.T) {
 			t.Fatalf("round %d: waited RetryAfter %v for cost 10, then %+v, %v", round, d.RetryAfter, got, err)
 		}
 	}
-	if s := l.Stats(); s.DenyCacheHits == 0 {
+	if s := l.Stats(); s.Store.DenyCacheHits == 0 {
 		t.Fatalf("the deny cache answered nothing: %+v", s)
 	}
 }

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"cmp"
@@ -13,22 +13,23 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // clocked is a Store whose miniredis clock, the only one the script reads,
 // is set to the caller's time.Now before every call: inside a synctest
 // bubble, Redis TIME then follows the bubble's fake time exactly.
 type clocked struct {
-	limiter.Store
+	store.Store
 	m *miniredis.Miniredis
 }
 
-func (c clocked) Take(ctx context.Context, key string, req limiter.StoreRequest) (limiter.StoreResult, error) {
+func (c clocked) Take(ctx context.Context, key string, req store.Request) (store.Result, error) {
 	c.m.SetTime(time.Now())
 	return c.Store.Take(ctx, key, req)
 }
 
-func (c clocked) Refund(ctx context.Context, key string, req limiter.StoreRequest, at int64) error {
+func (c clocked) Refund(ctx context.Context, key string, req store.Request, at int64) error {
 	c.m.SetTime(time.Now())
 	return c.Store.Refund(ctx, key, req, at)
 }
@@ -37,19 +38,18 @@ func (c clocked) Refund(ctx context.Context, key string, req limiter.StoreReques
 // slow second limit of an AllowAll.
 type slowDeny struct{ delay time.Duration }
 
-func (s slowDeny) Take(ctx context.Context, _ string, req limiter.StoreRequest) (limiter.StoreResult, error) {
+func (s slowDeny) Take(ctx context.Context, _ string, req store.Request) (store.Result, error) {
 	select {
 	case <-time.After(s.delay):
 	case <-ctx.Done():
-		return limiter.StoreResult{}, ctx.Err()
+		return store.Result{}, ctx.Err()
 	}
-	d := limiter.Decision{Limit: req.Policy.Burst, RetryAfter: time.Nanosecond}
-	return limiter.StoreResult{Decision: d}, nil
+	return store.Result{RetryAfter: time.Nanosecond}, nil
 }
 
 func (slowDeny) Reset(context.Context, string) error { return nil }
 
-func (slowDeny) Refund(context.Context, string, limiter.StoreRequest, int64) error { return nil }
+func (slowDeny) Refund(context.Context, string, store.Request, int64) error { return nil }
 
 // An admission happened, on the store's clock, between from and to: the
 // times around the call.
@@ -87,12 +87,12 @@ func checkWindows(t *testing.T, p limiter.Policy, admitted []admission) {
 // AllowAll refunds the 10 tokens; then the client asks 10 more times. It
 // returns the client's admissions, and checks them against Burst + Rate×T
 // in every window.
-func slowRefund(t *testing.T, s limiter.Store) []admission {
+func slowRefund(t *testing.T, s store.Store) []admission {
 	p := limiter.Policy{Rate: 100, Burst: 10}
 	// Generous timeouts: a fail-open fallback on a loaded machine is not
 	// what this is about.
-	perIP := newLimiter(t, p, limiter.StoreConfig{Store: s, Timeout: 5 * time.Second})
-	perKey := newLimiter(t, limiter.PerSecond(1), limiter.StoreConfig{Store: slowDeny{150 * time.Millisecond}, Timeout: 5 * time.Second})
+	perIP := newLimiter(t, p, store.Config{Store: s, Timeout: 5 * time.Second})
+	perKey := newLimiter(t, limiter.PerSecond(1), store.Config{Store: slowDeny{150 * time.Millisecond}, Timeout: 5 * time.Second})
 	ctx := context.Background()
 	start := time.Now()
 	var wg sync.WaitGroup

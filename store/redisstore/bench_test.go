@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 )
 
 // Benchmarks against a real redis-server on loopback, started here. Each
@@ -36,12 +37,12 @@ func BenchmarkRedis(b *testing.B) {
 
 	b.Run("Take/serial", func(b *testing.B) {
 		s := freshStore(b, client)
-		req := limiter.StoreRequest{Policy: generous, Cost: 1}
+		req := store.Request{Rate: generous.Rate, Burst: generous.Burst, Cost: 1}
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			res, err := s.Take(ctx, benchKeys[i%len(benchKeys)], req)
-			if err != nil || !res.Decision.Allowed {
+			if err != nil || !res.Allowed {
 				b.Fatalf("Take: %+v, %v", res, err)
 			}
 			i++
@@ -50,14 +51,14 @@ func BenchmarkRedis(b *testing.B) {
 	// What the Limiter's per-call timeout context adds to a round trip.
 	b.Run("Take/serial/deadline", func(b *testing.B) {
 		s := freshStore(b, client)
-		req := limiter.StoreRequest{Policy: generous, Cost: 1}
+		req := store.Request{Rate: generous.Rate, Burst: generous.Burst, Cost: 1}
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			res, err := s.Take(cctx, benchKeys[i%len(benchKeys)], req)
 			cancel()
-			if err != nil || !res.Decision.Allowed {
+			if err != nil || !res.Allowed {
 				b.Fatalf("Take: %+v, %v", res, err)
 			}
 			i++
@@ -65,14 +66,14 @@ func BenchmarkRedis(b *testing.B) {
 	})
 	b.Run("Take/parallel", func(b *testing.B) {
 		s := freshStore(b, client)
-		req := limiter.StoreRequest{Policy: generous, Cost: 1}
+		req := store.Request{Rate: generous.Rate, Burst: generous.Burst, Cost: 1}
 		var next atomic.Int64
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(next.Add(1)) * 97
 			for pb.Next() {
 				res, err := s.Take(ctx, benchKeys[i%len(benchKeys)], req)
-				if err != nil || !res.Decision.Allowed {
+				if err != nil || !res.Allowed {
 					b.Errorf("Take: %+v, %v", res, err)
 					return
 				}
@@ -86,7 +87,7 @@ func BenchmarkRedis(b *testing.B) {
 			name = "Allow/parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			l := newLimiter(b, generous, limiter.StoreConfig{Store: freshStore(b, client)})
+			l := newLimiter(b, generous, store.Config{Store: freshStore(b, client)})
 			run(b, par, func(i int) bool { return allow(b, l, benchKeys[i%len(benchKeys)]) })
 			report(b, l, 1, 1)
 		})
@@ -94,7 +95,7 @@ func BenchmarkRedis(b *testing.B) {
 	// One client flooding at far above its rate of 100/s: the deny cache
 	// answers almost everything.
 	b.Run("Allow/flood", func(b *testing.B) {
-		l := newLimiter(b, limiter.Policy{Rate: 100, Burst: 10}, limiter.StoreConfig{Store: freshStore(b, client)})
+		l := newLimiter(b, limiter.Policy{Rate: 100, Burst: 10}, store.Config{Store: freshStore(b, client)})
 		run(b, true, func(int) bool { return allow(b, l, "flooder") })
 		report(b, l, 0, 2)
 	})
@@ -103,7 +104,7 @@ func BenchmarkRedis(b *testing.B) {
 	// tokens accumulated takes up to 64 of them at once.
 	for _, prefetch := range []int{0, 64} {
 		b.Run("Allow/hot-key/prefetch="+strconv.Itoa(prefetch), func(b *testing.B) {
-			l := newLimiter(b, limiter.Policy{Rate: 1e5, Burst: 100}, limiter.StoreConfig{Store: freshStore(b, client), Prefetch: prefetch})
+			l := newLimiter(b, limiter.Policy{Rate: 1e5, Burst: 100}, store.Config{Store: freshStore(b, client), Prefetch: prefetch})
 			run(b, true, func(int) bool { return allow(b, l, "hot") })
 			want := 2.0
 			if prefetch > 0 {
@@ -153,10 +154,10 @@ func report(b *testing.B, l *limiter.Limiter, minAdmit, maxRT float64) {
 	}
 	// A timeout now and then on a loaded shared machine is tolerated; the
 	// benchmark measures the Redis path, so many would break it.
-	if st.Allowed == 0 || float64(st.StoreErrors) > 0.001*decisions {
+	if st.Allowed == 0 || float64(st.Store.Errors) > 0.001*decisions {
 		b.Fatalf("workload broken: %+v", st)
 	}
-	rt := float64(st.RoundTrips) / float64(st.Allowed)
+	rt := float64(st.Store.RoundTrips) / float64(st.Allowed)
 	b.ReportMetric(rt, "rt/admit")
 	b.ReportMetric(float64(st.Allowed)/decisions, "admit/op")
 	if float64(st.Allowed) < minAdmit*decisions || rt > maxRT {
