@@ -32,7 +32,7 @@ type RedisConfig struct {
 	// Prefix namespaces the implementation's keys, so runs never share
 	// state.
 	Prefix string
-	// Prefetch is floodgate's StoreConfig.Prefetch; the peers have no equivalent
+	// Prefetch is floodgate's store.Config.Prefetch; the peers have no equivalent
 	// and ignore it.
 	Prefetch int
 }
@@ -162,7 +162,7 @@ func (c *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // NewRedisClient returns a client for addr that counts its round trips.
-// ContextTimeoutEnabled is set, as store.NewRedis requires (and as every
+// ContextTimeoutEnabled is set, as redisstore.New requires (and as every
 // peer gets too); RESP2 for every implementation.
 func NewRedisClient(addr string) (*redis.Client, *RoundTrips) {
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, Protocol: 2})

@@ -78,17 +78,17 @@ func TestBreakerCooldownSaturates(t *testing.T) {
 // Burst is bounded to what a float64 level (here, in rate.Limiter and in
 // the Redis script) and a Redis reply hold exactly.
 func TestBurstBound(t *testing.T) {
-	if _, err := New(Policy{Rate: 1, Burst: MaxBurst + 1}); !errors.Is(err, ErrInvalidPolicy) {
-		t.Fatalf("New with Burst MaxBurst+1 = %v, want ErrInvalidPolicy", err)
+	if _, err := New(Policy{Rate: 1, Burst: maxBurst + 1}); !errors.Is(err, ErrInvalidPolicy) {
+		t.Fatalf("New with Burst maxBurst+1 = %v, want ErrInvalidPolicy", err)
 	}
 	if _, err := New(Policy{Rate: 1, Burst: math.MaxInt64}); !errors.Is(err, ErrInvalidPolicy) {
 		t.Fatalf("New with Burst MaxInt64 = %v, want ErrInvalidPolicy", err)
 	}
-	l := mustNew(t, Policy{Rate: 1, Burst: MaxBurst})
+	l := mustNew(t, Policy{Rate: 1, Burst: maxBurst})
 	for i := range 3 {
 		d, err := l.AllowN(ctx, "k", 1)
-		if err != nil || !d.Allowed || d.Remaining != MaxBurst-1-i {
-			t.Fatalf("take %d from MaxBurst: %+v, %v; want Remaining %d", i, d, err, MaxBurst-1-i)
+		if err != nil || !d.Allowed || d.Remaining != maxBurst-1-i {
+			t.Fatalf("take %d from maxBurst: %+v, %v; want Remaining %d", i, d, err, maxBurst-1-i)
 		}
 	}
 	if _, err := New(Policy{Rate: rate.Inf, Burst: math.MaxInt64}); err != nil {

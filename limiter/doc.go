@@ -69,7 +69,7 @@
 //   - WaitN without a deadline refuses, with [ErrWouldExceedDeadline], a wait
 //     longer than a time.Duration holds (about 292 years), where rate.Limiter
 //     would sleep that long.
-//   - Burst is at most [MaxBurst] (2^53): above it a float64 level cannot
+//   - Burst is at most 2^53: above it a float64 level cannot
 //     count single tokens.
 //   - Decision.RetryAfter is rounded up to the nanosecond (rate's
 //     Reservation.Delay is truncated), so that waiting it is always enough;

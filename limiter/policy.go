@@ -29,16 +29,17 @@ func PerMinute(n int) Policy { return Policy{Rate: rate.Limit(float64(n) / 60), 
 // PerHour returns a policy of n requests per hour with a burst of n.
 func PerHour(n int) Policy { return Policy{Rate: rate.Limit(float64(n) / 3600), Burst: n} }
 
-// MaxBurst is the largest Burst a Policy may have: 2^53, the largest
+// maxBurst is the largest Burst a Policy may have: 2^53, the largest
 // integer up to which float64 (the bucket level, here, in rate.Limiter and
 // in the Redis script) and a Redis integer reply represent every whole
 // number of tokens exactly.
-const MaxBurst = 1 << 53
+const maxBurst = 1 << 53
 
 // ErrInvalidPolicy is wrapped by every error New returns for a bad Policy.
 var ErrInvalidPolicy = errors.New("limiter: invalid policy")
 
-// Validate reports whether p can be enforced. The error wraps
+// Validate reports whether p can be enforced: Rate is rate.Inf (no limit)
+// or finite and positive with Burst in [1, 2^53]. The error wraps
 // [ErrInvalidPolicy] and names the offending field.
 func (p Policy) Validate() error {
 	r := float64(p.Rate)
@@ -54,8 +55,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("%w: rate %v must be positive (use rate.Inf for no limit)", ErrInvalidPolicy, r)
 	case p.Burst < 1:
 		return fmt.Errorf("%w: burst %d must be at least 1 with a finite rate", ErrInvalidPolicy, p.Burst)
-	case p.Burst > MaxBurst:
-		return fmt.Errorf("%w: burst %d is above MaxBurst (2^53): a token more or less would not change the level", ErrInvalidPolicy, p.Burst)
+	case p.Burst > maxBurst:
+		return fmt.Errorf("%w: burst %d is above 2^53: a token more or less would not change the level", ErrInvalidPolicy, p.Burst)
 	}
 	return nil
 }

@@ -44,7 +44,7 @@
 //
 // When the limiter's remote tier is down, that is not an error: the
 // limiter's failure mode decides (failing open: this instance's own
-// buckets; with StoreConfig.FailClosed: a denial until the breaker's
+// buckets; with store.Config.FailClosed: a denial until the breaker's
 // cooldown ends), the Decision
 // says so (Fallback), and the middleware applies it like any other, with
 // the same headers; the outage shows in the limiter's Stats and observer.

@@ -18,7 +18,7 @@ func storeOptions(addr string, failClosed bool) (ipOpts, planOpts []limiter.Opti
 	if addr == "" {
 		return nil, nil, func() {}, nil
 	}
-	// The limiters bound each call (StoreConfig.Timeout) and stop calling a
+	// The limiters bound each call (store.Config.Timeout) and stop calling a
 	// Redis that keeps failing (the breaker): the client need not retry.
 	// With go-redis's defaults, a refused connection is dialled 5 times,
 	// 100 ms apart, so every call during an outage would wait out the

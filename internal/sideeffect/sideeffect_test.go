@@ -8,6 +8,7 @@ import (
 	"flag"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -29,4 +30,41 @@ func TestImportRegistersNothing(t *testing.T) {
 			t.Errorf("a flag %q is defined after importing floodgate", f.Name)
 		}
 	})
+}
+
+// TestDependencies checks which packages link which third-party code: the
+// limiter, the store contract and the net/http middleware link nothing
+// beyond golang.org/x/time; only redisstore links go-redis, and only
+// echomw links Echo.
+func TestDependencies(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to list dependencies with")
+	}
+	const mod = "github.com/floodgate-go/floodgate/"
+	for pkg, allowed := range map[string][]string{
+		"limiter":          {"golang.org/x/time/"},
+		"store":            {"golang.org/x/time/"},
+		"nethttpmw":        {"golang.org/x/time/"},
+		"sweeper":          nil,
+		"store/redisstore": {"golang.org/x/time/", "github.com/redis/go-redis/", "github.com/cespare/xxhash/", "github.com/dgryski/go-rendezvous", "go.uber.org/atomic"},
+		"echomw":           {"golang.org/x/time/", "github.com/labstack/", "github.com/valyala/", "github.com/mattn/", "golang.org/x/"},
+	} {
+		out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+	deps:
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, mod) {
+				continue
+			}
+			for _, prefix := range allowed {
+				if strings.HasPrefix(dep, prefix) {
+					continue deps
+				}
+			}
+			t.Errorf("%s links %s", pkg, dep)
+		}
+	}
 }

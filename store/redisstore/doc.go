@@ -1,15 +1,18 @@
-// Package store holds floodgate's remote tiers: implementations of
-// [store.Store] that keep each key's token bucket where every instance of
-// a service can see it, so that a limit holds across instances.
-//
-// [Redis] is the Redis implementation, for a single node, Sentinel or
-// Cluster through go-redis's UniversalClient:
+// Package redisstore is floodgate's Redis tier: a [store.Store] that keeps
+// each key's token bucket in Redis, where every instance of a service can
+// see it, so that a limit holds across instances. It works with a single
+// node, Sentinel or Cluster through go-redis's UniversalClient:
 //
 //	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-//	s, err := store.New(client)
+//	s, err := redisstore.New(client)
 //	if err != nil { … }
 //	l, err := limiter.New(limiter.PerSecond(100),
 //		limiter.WithStore(store.Config{Store: s, LocalShare: 1.0 / 3}))
+//
+// Package [github.com/floodgate-go/floodgate/store] says what a Limiter
+// guarantees with a Store in front of it (deny cache, prefetch leases,
+// timeout, breaker and failure mode); this package is how Redis keeps its
+// side.
 //
 // # The script
 //
@@ -24,7 +27,7 @@
 // Calls use EVALSHA and fall back to EVAL when Redis does not know the
 // script (after a restart or SCRIPT FLUSH). The TTL is at most 285 years,
 // which only the slowest policies with the largest bursts (up to
-// [limiter.MaxBurst]) ever reach.
+// 2^53, the largest Burst a Policy may have) ever reach.
 //
 // An admission also returns, in microseconds of Redis TIME
 // ([store.Result].At), when its bucket could first have been full
@@ -41,42 +44,12 @@
 //
 // # The client
 //
-// NewRedis needs to know that the client honours context deadlines
+// New needs to know that the client honours context deadlines
 // (ContextTimeoutEnabled), or a Redis that stops answering would hold each
 // request for the client's ReadTimeout instead of the Limiter's store
 // timeout. It reads that from the client's options: *redis.Client,
 // *redis.ClusterClient, *redis.Ring, or a type that embeds one. Any other
 // UniversalClient is refused.
-//
-// # What a Limiter with a Store guarantees
-//
-// In front of the Store, the Limiter (see [limiter.WithStore]) keeps three
-// things per instance, none of which can make it more lenient than Redis:
-//
-//   - A deny cache: once Redis denies a key (or admits the request that
-//     spent its last token), the instance answers that key locally until
-//     the moment Redis would next admit it, measured from when the request
-//     was sent. A flooding client costs about one round trip per retry
-//     window and instance, not one per request.
-//   - Prefetch leases ([store.Config].Prefetch): for a key this
-//     instance alone requests at about its full rate, one round trip takes
-//     several tokens and spends them locally. Tokens never come back; they
-//     lapse so no interval over-admits; the cost is a little
-//     under-admission, never over-admission.
-//   - A timeout on the whole wait for Redis and a circuit breaker
-//     ([store.Config] Timeout, default 100 ms; BreakerFailures and
-//     BreakerCooldown, default 5 failures and 1 s). A failed or timed-out
-//     call, and every call while the breaker is open, is decided by the
-//     failure mode, and the Decision says so (Fallback; there is no error,
-//     an error means no decision): failing open admits from per-instance
-//     local buckets scaled by LocalShare; with FailClosed it denies, with
-//     RetryAfter the rest of the cooldown. After the cooldown one probe call goes to Redis; if
-//     it succeeds, decisions come from Redis again.
-//
-// Across instances, admissions for a key in any interval T stay within
-// Burst + Rate×T while Redis answers (one script call per decision, atomic
-// in Redis, on Redis's clock), refunds included. While failing open, each instance enforces
-// its local share on its own; while failing closed, nothing is admitted.
 //
 // # Redis Cluster
 //

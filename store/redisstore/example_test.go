@@ -21,7 +21,7 @@ func ExampleNew() {
 	defer m.Close()
 
 	// ContextTimeoutEnabled lets the limiter's per-call timeout reach the
-	// socket; NewRedis refuses a client without it.
+	// socket; redisstore.New refuses a client without it.
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
 	defer client.Close()
 	s, err := redisstore.New(client, redisstore.WithPrefix("api"))

@@ -19,7 +19,7 @@ import (
 )
 
 // newClient returns a client for addr with context deadlines honoured, as
-// NewRedis requires.
+// New requires.
 func newClient(t testing.TB, addr string) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, Protocol: 2})
 	t.Cleanup(func() { c.Close() })
@@ -58,7 +58,7 @@ func TestConformanceCluster(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return freshStore(t, client) })
 }
 
-func TestNewRedisNeedsContextTimeouts(t *testing.T) {
+func TestNewNeedsContextTimeouts(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer c.Close()
@@ -78,7 +78,7 @@ func TestNewRedisNeedsContextTimeouts(t *testing.T) {
 // A wrapper that embeds a go-redis client has that client's Options, and
 // is judged by them; a UniversalClient implemented some other way cannot
 // show that it honours context deadlines, and is refused.
-func TestNewRedisClientTypes(t *testing.T) {
+func TestNewClientTypes(t *testing.T) {
 	m := miniredis.RunT(t)
 	type wrapped struct{ *redis.Client }
 	type wrappedCluster struct{ *redis.ClusterClient }

@@ -28,7 +28,7 @@ func slow(burst int) limiter.Policy { return limiter.Policy{Rate: rate.Every(tim
 
 // Run runs the suite. newStore returns a Store with no buckets (a fresh
 // namespace); it is called once per subtest. The suite reads
-// StoreResult.At as microseconds (Redis TIME's unit): it ages a refund by
+// Result.At as microseconds (Redis TIME's unit): it ages a refund by
 // passing an At an hour earlier.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
@@ -218,7 +218,7 @@ func testConcurrentExact(t *testing.T, s store.Store) {
 }
 
 // hour is how long slow policies take to refill one token, in the unit of
-// StoreResult.At.
+// Result.At.
 const hour = int64(time.Hour / time.Microsecond)
 
 func refund(t *testing.T, s store.Store, key string, p limiter.Policy, cost int, at int64) {
@@ -241,7 +241,7 @@ func takes(t *testing.T, s store.Store, key string, p limiter.Policy, remaining 
 }
 
 // testRefund: a refund gives back the cost less what the bucket has
-// regained since the take (StoreResult.At) — all of it right after the
+// regained since the take (Result.At) — all of it right after the
 // take, nothing once the cost has had time to refill, the rest in between
 // — never beyond Burst; a refund to a key with no bucket creates nothing.
 func testRefund(t *testing.T, s store.Store) {
@@ -308,11 +308,11 @@ func testAt(t *testing.T, s store.Store) {
 	}
 }
 
-// testMaxBurst: a bucket of limiter.MaxBurst tokens (2^53) takes, denies,
+// testMaxBurst: a bucket of 2^53 tokens (the largest Burst) takes, denies,
 // prefetches and refunds with exact Remaining counts, and its durations
 // (years at one token per hour) come back positive, not overflowed.
 func testMaxBurst(t *testing.T, s store.Store) {
-	const b = limiter.MaxBurst
+	const b = 1 << 53 // the largest Burst a Policy may have
 	p := slow(b)
 	check := func(what string, res store.Result, allowed bool, remaining int) {
 		t.Helper()
