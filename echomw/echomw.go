@@ -116,11 +116,11 @@ func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.c.Skipper(c) || a.g.Skip(r) {
 			return next(c)
 		}
-		d, err := a.decide(c, r)
+		d, block, err := a.decide(c, r)
 		if err != nil { // no decision was made
 			return a.handleError(c, err)
 		}
-		if a.g.Apply(r, c.Response().Header(), d) {
+		if block {
 			return a.deny(c, d)
 		}
 		if !d.Allowed && a.c.OnDryRun != nil { // dry run: Apply let a denial through
@@ -130,7 +130,7 @@ func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, error) {
+func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, bool, error) {
 	var key string
 	var err error
 	if a.c.KeyFunc != nil {
@@ -142,7 +142,7 @@ func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, err
 		key, err = a.g.Key(r)
 	}
 	if err != nil {
-		return limiter.Decision{}, err
+		return limiter.Decision{}, false, err
 	}
 	var cost int
 	if a.c.Cost != nil {
@@ -150,7 +150,7 @@ func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, err
 	} else {
 		cost = a.g.Cost(r)
 	}
-	return a.g.Limiter().AllowN(r.Context(), key, cost)
+	return a.g.Check(r, c.Response().Header(), key, cost)
 }
 
 func (a *adapter) deny(c echo.Context, d limiter.Decision) error {

@@ -52,6 +52,23 @@ const maxStackLimits = 8
 // decide is decided by its failure mode, and the CompositeDecision's
 // Fallback says so.
 func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
+	return AllowEach(ctx, nil, limits...)
+}
+
+// AllowEach is AllowAll that also reports each limit's own part of the
+// outcome in each, which must be nil or at least as long as limits (or
+// AllowEach returns an error): each[i] is what limits[i] says about the
+// request, for a response that describes every limit (the RateLimit
+// fields of several policies). A limit that admitted the request reports
+// its decision; one whose tokens were given back because another limit
+// denied reports a denial with the tokens back in Remaining (at most
+// Limit) and the request's RetryAfter; the denying limit and the limits
+// after it, which were only inspected, report their own denial or
+// admission (the inspected ones took nothing).
+func AllowEach(ctx context.Context, each []Decision, limits ...Limit) (CompositeDecision, error) {
+	if each != nil && len(each) < len(limits) {
+		return CompositeDecision{}, fmt.Errorf("limiter: AllowEach: %d decisions for %d limits", len(each), len(limits))
+	}
 	var stack [maxStackLimits]grant
 	var dstack [maxStackLimits]Decision
 	grants, decided := stack[:0], dstack[:0] // the limits taken; those and the first that denied
@@ -74,6 +91,9 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 		if out.Allowed {
 			decided = append(decided, d)
 		}
+		if each != nil {
+			each[i] = d
+		}
 		switch {
 		case !out.Allowed: // denied already: lim was only inspected
 			out.RetryAfter = max(out.RetryAfter, d.RetryAfter)
@@ -91,6 +111,10 @@ func AllowAll(ctx context.Context, limits ...Limit) (CompositeDecision, error) {
 	for i, d := range decided { // each Limiter's observer sees the request's outcome
 		if !out.Allowed {
 			d.Allowed, d.RetryAfter = false, out.RetryAfter
+			if each != nil && i < len(decided)-1 { // taken, then given back
+				each[i].Allowed, each[i].RetryAfter = false, out.RetryAfter
+				each[i].Remaining = min(each[i].Remaining+max(limits[i].Cost, 1), each[i].Limit)
+			}
 		}
 		limits[i].Limiter.observed(ctx, limits[i].Key, max(limits[i].Cost, 1), d)
 	}

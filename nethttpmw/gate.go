@@ -17,14 +17,19 @@ import (
 //
 // One request through a Gate is:
 //
-//	key, err := g.Key(r)              // error: see ErrorStatus
-//	d, err := l.AllowN(r.Context(), key, g.Cost(r))
-//	if g.Apply(r, h, d) { /* reject: 429 */ }
+//	key, err := g.Key(r)                          // error: see ErrorStatus
+//	d, block, err := g.Check(r, h, key, g.Cost(r)) // error: see ErrorStatus
+//	if block { g.Deny(w, r, d) }                   // 429
+//
+// Check charges the Gate's limiter, or the limits WithLimits chooses. A
+// gateway that decides by itself (limiter.AllowN) sets the fields with
+// Apply instead.
 type Gate struct {
-	l   *limiter.Limiter
-	cfg config
-	id  *Identity
-	f   atomic.Pointer[fields] // the values of the policy last seen; see fields
+	l     *limiter.Limiter
+	cfg   config
+	id    *Identity
+	f     atomic.Pointer[fields] // the values of the policy last seen; see fields
+	named namedFields            // the values of WithLimits's limits
 
 	deniedType string // default 429 response
 	deniedBody []byte

@@ -31,30 +31,27 @@ func (g *Gate) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		d, err := g.decide(r)
-		if err != nil { // no decision was made
+		key, err := g.Key(r)
+		if err != nil {
 			g.Fail(w, r, err)
 			return
 		}
-		if g.cfg.denied == nil { // the default denial: its headers in Apply's allocation
-			if g.apply(r, w.Header(), d, g.deniedType) {
-				g.writeDeniedBody(w)
-				return
-			}
-		} else if g.Apply(r, w.Header(), d) {
-			g.Deny(w, r, d)
-			return
+		ct := "" // the default denial sets Content-Type in the fields' allocation
+		if g.cfg.denied == nil {
+			ct = g.deniedType
 		}
-		next.ServeHTTP(w, r)
+		d, block, err := g.check(r, w.Header(), key, g.Cost(r), ct)
+		switch {
+		case err != nil: // no decision was made
+			g.Fail(w, r, err)
+		case !block:
+			next.ServeHTTP(w, r)
+		case g.cfg.denied == nil:
+			g.writeDeniedBody(w)
+		default:
+			g.Deny(w, r, d)
+		}
 	})
-}
-
-func (g *Gate) decide(r *http.Request) (limiter.Decision, error) {
-	key, err := g.Key(r)
-	if err != nil {
-		return limiter.Decision{}, err
-	}
-	return g.l.AllowN(r.Context(), key, g.Cost(r))
 }
 
 // Deny responds to a denied request as the Gate is configured to: with

@@ -51,6 +51,7 @@ type config struct {
 	name     string
 	legacy   bool
 	problem  bool
+	choose   func(*http.Request, string) []limiter.Limit
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -228,6 +229,29 @@ func WithLegacyHeaders() Option {
 func WithProblemDetails() Option {
 	return func(c *config) error {
 		c.problem = true
+		return nil
+	}
+}
+
+// WithLimits lets each request choose the limits it is charged on: choose
+// returns them for r and its client key (WithKeyFunc's, or the Identity's),
+// for example a plan's limit on an API key together with a per-IP limit,
+// or a route's own limit. The request is then charged on exactly those
+// limits, all or nothing as by limiter.AllowAll: a request one limit denies
+// costs nothing on the others. When choose returns none, the request is
+// charged on the Gate's own limiter as without WithLimits (the client key,
+// WithCost's cost, WithPolicyName's name). A limit that repeats an earlier
+// one (the same Limiter and Key) is charged once.
+//
+// The response's RateLimit-Policy and RateLimit fields then carry one item
+// per limit, each named by its Limit.Name (non-printable characters are
+// replaced by '_'; an empty name by "limit" and its position), and a denial's
+// Retry-After is the time until every limit would admit the request. The
+// legacy X-RateLimit fields (WithLegacyHeaders) describe the tightest limit.
+// choose runs on every request: keep it fast.
+func WithLimits(choose func(r *http.Request, client string) []limiter.Limit) Option {
+	return func(c *config) error {
+		c.choose = choose
 		return nil
 	}
 }
