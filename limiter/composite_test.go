@@ -185,3 +185,36 @@ func TestAllowAllSlowLimitRefundDoesNotMint(t *testing.T) {
 		checkWindows(t, "per-ip", p, admitted)
 	})
 }
+
+// TestAllowEachReportsEveryLimit: each[i] is limits[i]'s part of the
+// outcome. Admitted: every limit's own decision. Denied by the second of
+// three: the first reports its tokens back and the request's RetryAfter,
+// the second its denial, the third, only inspected, what it would decide
+// (it took nothing).
+func TestAllowEachReportsEveryLimit(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := mustNew(t, PerMinute(10)), mustNew(t, PerMinute(2)), mustNew(t, PerMinute(5))
+	limits := []Limit{{Name: "a", Limiter: a, Key: "k"}, {Name: "b", Limiter: b, Key: "k", Cost: 2}, {Name: "c", Limiter: c, Key: "k"}}
+	each := make([]Decision, 3)
+	d, err := AllowEach(ctx, each, limits...)
+	if err != nil || !d.Allowed || each[0].Remaining != 9 || each[1].Remaining != 0 || each[2].Remaining != 4 || d.Remaining != 0 {
+		t.Fatalf("admitted: %+v %v, each %+v", d, err, each)
+	}
+	d, err = AllowEach(ctx, each, limits...)
+	switch {
+	case err != nil || d.Allowed || d.DeniedBy != "b":
+		t.Fatalf("denied by b: %+v %v", d, err)
+	case each[0].Allowed || each[0].Remaining != 9 || each[0].RetryAfter != d.RetryAfter:
+		t.Fatalf("a, given back: %+v, want denied with Remaining 9 (its token back) and RetryAfter %v", each[0], d.RetryAfter)
+	case each[1].Allowed || each[1].Remaining != 0 || each[1].RetryAfter <= 0:
+		t.Fatalf("b, the denial: %+v", each[1])
+	case !each[2].Allowed || each[2].Remaining != 3:
+		t.Fatalf("c, inspected: %+v, want what it would decide (admit, 3 left after the request it did not take)", each[2])
+	}
+	if d, _ := c.Allow(ctx, "k"); d.Remaining != 3 {
+		t.Fatalf("c after the denial: Remaining %d, want 3 (the inspection took nothing)", d.Remaining)
+	}
+	if _, err := AllowEach(ctx, each[:2], limits...); err == nil {
+		t.Fatal("AllowEach with 2 places for 3 limits: nil error")
+	}
+}

@@ -125,3 +125,50 @@ func ExampleGate() {
 	// 200 "default";r=0;t=60
 	// 429 "default";r=0;t=60
 }
+
+// Anonymous clients get 60 a minute per IP; an API key gets its plan's
+// limit, and every client at most 100 a second per IP. The response
+// describes every limit that applied; a request one limit denies costs
+// nothing on the others.
+func ExampleWithLimits() {
+	plans, err := limiter.NewPlans(map[string]limiter.Policy{
+		"free": limiter.PerMinute(600),
+		"pro":  limiter.PerMinute(6000),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer plans.Close()
+	perIP, err := limiter.New(limiter.PerSecond(100))
+	if err != nil {
+		panic(err)
+	}
+	defer perIP.Close()
+	anonymous, err := limiter.New(limiter.PerMinute(60))
+	if err != nil {
+		panic(err)
+	}
+	defer anonymous.Close()
+	planOf := map[string]string{"k-123": "pro"} // your API keys
+
+	limits := func(r *http.Request, client string) []limiter.Limit {
+		ip := limiter.Limit{Name: "per-ip", Limiter: perIP, Key: client}
+		key := r.Header.Get("X-API-Key")
+		if l, ok := plans.Limiter(planOf[key]); ok {
+			return []limiter.Limit{ip, {Name: planOf[key], Limiter: l, Key: key}}
+		}
+		return []limiter.Limit{ip, {Name: "anonymous", Limiter: anonymous, Key: client}}
+	}
+	h := nethttpmw.New(perIP, nethttpmw.WithLimits(limits))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+
+	for _, key := range []string{"k-123", ""} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Header().Values("RateLimit"))
+	}
+	// Output:
+	// 200 ["per-ip";r=99;t=1 "pro";r=5999;t=1]
+	// 200 ["per-ip";r=98;t=1 "anonymous";r=59;t=1]
+}
