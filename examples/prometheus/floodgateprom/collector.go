@@ -79,7 +79,7 @@ func newDescs(variable []string, opts []Option) *descs {
 		return prometheus.NewDesc("floodgate_"+name, help, labels, c.labels)
 	}
 	return &descs{
-		decisions: d("decisions_total", "Decisions made, by outcome. An admission that was undone (an AllowAll another limit denied, a cancelled Wait) counts as denied.", "outcome"),
+		decisions: d("decisions_total", "Decisions made, by outcome; an admission undone (an AllowAll another limit denied, a cancelled Wait) counts as denied.", "outcome"),
 		fallback:  d("fallback_decisions_total", "Decisions (included in floodgate_decisions_total) made by the failure mode because the Store failed or its circuit breaker was open."),
 		overflow:  d("overflow_decisions_total", "Decisions (included in floodgate_decisions_total) made by the shared overflow bucket because the key table was full."),
 		keys:      d("keys", "Keys tracked now."),
