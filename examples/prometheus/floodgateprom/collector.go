@@ -3,7 +3,7 @@
 // for [limiter.Plans], labelled by plan ([NewPlansCollector]).
 //
 // It lives in its own module so that floodgate itself links no Prometheus
-// code; copy it into your project, or require this module.
+// code, and is written to be copied into your project.
 //
 // Each scrape takes one [limiter.Limiter.Stats] snapshot per Limiter (it
 // visits every tracked bucket, about 30 ms at a million keys) and reports:

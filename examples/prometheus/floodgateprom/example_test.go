@@ -30,6 +30,7 @@ func ExampleNewCollector() {
 	for range 5 {
 		l.Allow(context.Background(), "192.0.2.1")
 	}
+	// What a scrape of reg shows:
 	text, err := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain, "floodgate_decisions_total")
 	if err != nil {
 		log.Fatal(err)
