@@ -61,6 +61,12 @@ func HTTPImpls() []HTTPImpl {
 			New:      newNetHTTPMW,
 		},
 		{
+			Name: "nethttpmw-2limits", Library: "floodgate nethttpmw.New with WithLimits choosing two limits per request", Bare: BareNetHTTP,
+			Identity: "as nethttpmw",
+			Notes:    "the client charged on two limiters of the policy at once (per IP and per route), all or nothing; a RateLimit item per limit",
+			New:      newNetHTTPMW2,
+		},
+		{
 			Name: "echomw", Library: "floodgate echomw.New", Bare: BareEcho,
 			Identity: "RemoteAddr, as nethttpmw (never echo.Context.RealIP)",
 			Notes:    "as nethttpmw; a denial is returned as a 429 *echo.HTTPError",
@@ -139,6 +145,25 @@ func newNetHTTPMW(c Config) (http.Handler, func(), error) {
 	return nethttpmw.New(l)(http.HandlerFunc(ok200)), func() { l.Close() }, nil
 }
 
+// newNetHTTPMW2 is the per-request path: WithLimits chooses two limits for
+// every request, the client on a per-IP limiter and on a per-route one.
+func newNetHTTPMW2(c Config) (http.Handler, func(), error) {
+	perIP, err := limiter.New(floodgatePolicy(c))
+	if err != nil {
+		return nil, nil, err
+	}
+	perRoute, err := limiter.New(floodgatePolicy(c))
+	if err != nil {
+		perIP.Close()
+		return nil, nil, err
+	}
+	choose := func(_ *http.Request, client string) []limiter.Limit {
+		return []limiter.Limit{{Name: "per-ip", Limiter: perIP, Key: client}, {Name: "per-route", Limiter: perRoute, Key: client}}
+	}
+	h := nethttpmw.New(perIP, nethttpmw.WithLimits(choose))(http.HandlerFunc(ok200))
+	return h, func() { perIP.Close(); perRoute.Close() }, nil
+}
+
 func newEchoMW(c Config) (http.Handler, func(), error) {
 	l, err := limiter.New(floodgatePolicy(c))
 	if err != nil {
@@ -213,4 +238,6 @@ func newUluleMW(c Config) (http.Handler, func(), error) {
 }
 
 // isFloodgateHTTP reports whether im is one of floodgate's middlewares.
-func isFloodgateHTTP(im HTTPImpl) bool { return im.Name == "nethttpmw" || im.Name == "echomw" }
+func isFloodgateHTTP(im HTTPImpl) bool {
+	return im.Name == "nethttpmw" || im.Name == "nethttpmw-2limits" || im.Name == "echomw"
+}
