@@ -56,8 +56,8 @@ import (
 // (several instances of a service).
 //
 // Concurrency contract: a Store's methods are safe for concurrent use, from
-// any number of goroutines and processes. Each Take is atomic with respect
-// to every other Take, Refund and Reset on the same key, wherever it runs,
+// any number of goroutines and processes. Each Take and Peek is atomic with
+// respect to every other Take, Refund and Reset on the same key, wherever it runs,
 // and uses the store's own clock, never the caller's. Every method must
 // return promptly (with ctx's error, possibly wrapped) once ctx is done; the
 // Limiter relies on that to bound the time a request can wait
@@ -73,6 +73,13 @@ type Store interface {
 	// The error is non-nil when the store could not decide (unreachable,
 	// timed out, corrupt state); the result is then meaningless.
 	Take(ctx context.Context, key string, req Request) (Result, error)
+	// Peek returns the Result that Take(ctx, key, req) with req.Extra 0
+	// would return at the store's current time, and changes nothing: it
+	// takes no tokens, creates no bucket for a key it does not hold, and
+	// leaves a bucket's state and expiry as they were. req.Extra is
+	// ignored; Result.Extra and Result.Hold are 0. The limiter calls it for
+	// limiter.Limiter.Peek. The error is as for Take.
+	Peek(ctx context.Context, key string, req Request) (Result, error)
 	// Refund gives back the tokens of an admitted request that did not go
 	// ahead (a limiter.AllowAll another limit denied); at is the Result.At
 	// of the Take that took them. It gives back req.Cost less what the

@@ -111,6 +111,16 @@ func (c *clockStore) Take(ctx context.Context, key string, req store.Request) (s
 	return c.s.Take(ctx, key, req)
 }
 
+// Peek answers at once (the model's delays are for Take), on the run's
+// clock; c.fail fails it too.
+func (c *clockStore) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	if c.fail {
+		return store.Result{}, errDown
+	}
+	c.clock.sync()
+	return c.s.Peek(ctx, key, req)
+}
+
 func (c *clockStore) Reset(ctx context.Context, key string) error {
 	c.clock.sync()
 	return c.s.Reset(ctx, key)
