@@ -56,9 +56,9 @@ import (
 // (several instances of a service).
 //
 // Concurrency contract: a Store's methods are safe for concurrent use, from
-// any number of goroutines and processes. Each Take and Peek is atomic with
-// respect to every other Take, Refund and Reset on the same key, wherever it runs,
-// and uses the store's own clock, never the caller's. Every method must
+// any number of goroutines and processes. Each Take and Peek is atomic
+// with respect to every other Take, Refund and Reset on the same key,
+// wherever it runs, and uses the store's own clock, never the caller's. Every method must
 // return promptly (with ctx's error, possibly wrapped) once ctx is done; the
 // Limiter relies on that to bound the time a request can wait
 // ([Config].Timeout).
@@ -195,11 +195,12 @@ type Config struct {
 // all zero without a Store. The counts are cumulative since the Limiter was
 // created; BreakerOpen and CachedKeys are current.
 type Stats struct {
-	// RoundTrips counts Store calls that returned a decision.
+	// RoundTrips counts Store calls that returned a decision, or for
+	// limiter.Limiter.Peek, an answer (Store.Peek).
 	RoundTrips uint64
-	// Errors counts Store calls that failed or timed out (including Reset
-	// and refunds); a decision that needed the Store was then made by the
-	// failure mode (Decision.Fallback).
+	// Errors counts Store calls that failed or timed out (including Reset,
+	// refunds and peeks); a decision that needed the Store was then made
+	// by the failure mode (Decision.Fallback).
 	Errors uint64
 	// Fallbacks counts decisions made by the failure mode because the Store
 	// failed or the breaker was open.
