@@ -181,3 +181,60 @@ func BenchmarkCounters(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPeek: Peek on a tracked key (one goroutine and in parallel, on
+// one key and over 100,000), and on keys that are not tracked, which it
+// answers without creating anything. Nothing is taken, so the decisions
+// never change during the run.
+func BenchmarkPeek(b *testing.B) {
+	keys := benchKeys(100_000)
+	for _, bc := range []struct {
+		name     string
+		keys     []string
+		tracked  bool
+		parallel bool
+	}{
+		{"tracked/serial", keys[:1], true, false},
+		{"tracked/parallel", keys[:1], true, true},
+		{"keys100k/parallel", keys, true, true},
+		{"untracked/parallel", keys, false, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l, err := New(PerSecond(1000))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			if bc.tracked {
+				for _, k := range bc.keys {
+					l.Allow(context.Background(), k)
+				}
+			}
+			peek := func(k string) {
+				if d, err := l.Peek(context.Background(), k, 1); err != nil || !d.Allowed {
+					panic(fmt.Sprint("Peek: ", d, err))
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			if !bc.parallel {
+				for i := 0; b.Loop(); i++ {
+					peek(bc.keys[i%len(bc.keys)])
+				}
+				return
+			}
+			var next atomic.Uint64
+			b.RunParallel(func(pb *testing.PB) {
+				i := next.Add(7919)
+				for pb.Next() {
+					i++
+					peek(bc.keys[i%uint64(len(bc.keys))])
+				}
+			})
+			b.StopTimer()
+			if !bc.tracked && l.Stats().Keys != 0 {
+				b.Fatalf("Peek at untracked keys tracked %d", l.Stats().Keys)
+			}
+		})
+	}
+}

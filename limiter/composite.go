@@ -136,13 +136,18 @@ func (lim Limit) decide(ctx context.Context, inspect bool) (Decision, grant, err
 		if err := lim.Limiter.check(ctx, m, n); err != nil {
 			return Decision{}, grant{}, err
 		}
+		var d Decision
+		var g grant
+		var ok bool
+		var err error
 		switch {
 		case inspect:
-			return lim.Limiter.peek(lim.Key, n), grant{}, nil
+			d, ok = lim.Limiter.inspect(m, lim.Key, n)
 		case m.inf:
 			return m.unlimited(), grant{}, nil
+		default:
+			d, g, ok, err = lim.Limiter.takeFor(ctx, m, lim.Key, n)
 		}
-		d, g, ok, err := lim.Limiter.takeFor(ctx, m, lim.Key, n)
 		if ok {
 			return d, g, err
 		}

@@ -145,6 +145,9 @@ func (s slowDenyStore) Take(context.Context, string, store.Request) (store.Resul
 	time.Sleep(s.delay)
 	return store.Result{RetryAfter: time.Second}, nil
 }
+func (s slowDenyStore) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	return s.Take(ctx, key, req)
+}
 func (slowDenyStore) Reset(context.Context, string) error                        { return nil }
 func (slowDenyStore) Refund(context.Context, string, store.Request, int64) error { return nil }
 

@@ -61,6 +61,28 @@ func ExampleLimiter_AllowN() {
 	// limiter: invalid cost: cost 11 is outside [1, burst 10]
 }
 
+func ExampleLimiter_Peek() {
+	l, _ := limiter.New(limiter.PerMinute(3))
+	defer l.Close()
+	ctx := context.Background()
+
+	l.AllowN(ctx, "198.51.100.7", 2)
+	// What would a request of cost 2 get now? Peek answers, taking nothing.
+	d, _ := l.Peek(ctx, "198.51.100.7", 2)
+	fmt.Printf("cost 2: allowed=%v remaining=%d retry after ~%ds\n",
+		d.Allowed, d.Remaining, int(d.RetryAfter.Round(time.Second).Seconds()))
+	d, _ = l.Peek(ctx, "198.51.100.7", 1)
+	fmt.Printf("cost 1: allowed=%v remaining=%d\n", d.Allowed, d.Remaining)
+	// A key the limiter has never seen is answered a full bucket, and is
+	// still not tracked afterwards.
+	d, _ = l.Peek(ctx, "203.0.113.9", 3)
+	fmt.Println("new client, cost 3:", d.Allowed, "tracked keys:", l.Stats().Keys)
+	// Output:
+	// cost 2: allowed=false remaining=1 retry after ~20s
+	// cost 1: allowed=true remaining=0
+	// new client, cost 3: true tracked keys: 1
+}
+
 func ExampleAllowAll() {
 	perIP, _ := limiter.New(limiter.PerMinute(100))
 	defer perIP.Close()

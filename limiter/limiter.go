@@ -314,26 +314,6 @@ func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
 	}
 }
 
-// peek is the decision AllowN would make now, without taking anything.
-// With a Store, that would cost a round trip: peek then knows nothing and
-// reports an admission.
-func (l *Limiter) peek(key string, n int) Decision {
-	m := l.pm.Load()
-	if m.inf || l.remote != nil {
-		return m.unlimited()
-	}
-	tokens, last := m.burst, int64(0) // an untracked key: a fresh bucket
-	if b, ok := l.table.lookup(key); ok {
-		b.mu.Lock()
-		if b.last >= 0 {
-			tokens, last = b.tokens, b.last
-		}
-		b.mu.Unlock()
-	}
-	_, d, _ := m.take(m.advance(tokens, last, max(l.now(), last)), n, 0)
-	return d
-}
-
 func (l *Limiter) check(ctx context.Context, m *policyMath, n int) error {
 	if ctx == nil {
 		return errNilContext

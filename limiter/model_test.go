@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 )
 
 // TestModel drives random sequences of every public call (Allow, AllowN,
-// WaitN with cancellation and deadlines, AllowAll with slow limits, Reset,
+// Peek, WaitN with cancellation and deadlines, AllowAll with slow limits, Reset,
 // SetPolicy, Plans.Update, sweeper passes, key-cap pressure) on several
 // Limiters and keys, in fake time, and compares each outcome with
 // golang.org/x/time/rate through internal/ratemodel: a reference bucket per
@@ -173,8 +174,10 @@ func (r *modelRun) stepOnce() {
 		r.reset(s, key)
 	case x < 30:
 		r.setPolicy(s)
-	case x < 60:
+	case x < 52:
 		r.allowN(s, key, r.cost(s))
+	case x < 60:
+		r.peek(s, key, r.cost(s))
 	case x < 68:
 		r.honest(s, key)
 	case x < 84 && !s.capped:
@@ -224,6 +227,64 @@ func (r *modelRun) allowN(s *subject, key string, n int) Decision {
 		o.Ledger.Admit(now, n)
 	}
 	return d
+}
+
+// peek runs Peek (through Plans.Peek half the time for the plans subject)
+// and checks it against the oracle, which it does not advance: a Peek that
+// took anything would show in every later check. Allowed is whether
+// rate.Limiter's AllowN would admit (TokensAt(now) short of n by less than
+// its 1ns rounding), Remaining is the level after n when admitted and the
+// level when denied, RetryAfter within 1ns of the reservation delay, and
+// ResetAfter within 1ns of the time the level after the request takes to
+// refill. Under key-cap pressure the overflow bucket may answer instead,
+// which the oracle does not know. Half the time, the same AllowN follows at
+// the same instant (and is checked as usual): it must make the very
+// Decision Peek reported, under key-cap pressure too.
+func (r *modelRun) peek(s *subject, key string, n int) {
+	r.call = fmt.Sprintf("%s.Peek(%s, %d)", s.name, keyName(key), n)
+	var d Decision
+	var err error
+	if s.plans != nil && r.rng.IntN(2) == 0 {
+		r.call = fmt.Sprintf("Plans.Peek(%q, %s, %d)", "plan", keyName(key), n)
+		d, err = s.plans.Peek(context.Background(), "plan", key, n)
+	} else {
+		d, err = s.l.Peek(context.Background(), key, n)
+	}
+	if err != nil {
+		r.fatalf("got error %v, want nil", err)
+	}
+	call := r.call
+	if !s.capped {
+		now, o := time.Now(), r.oracle(s, key)
+		level, wait := o.TokensAt(now), o.WaitFor(now, n)
+		allowed, after := wait == 0, level
+		if allowed {
+			after = level - float64(n)
+		}
+		reset := time.Duration(math.Ceil((float64(s.p.Burst) - after) / float64(s.p.Rate) * float64(time.Second)))
+		switch {
+		case d.Allowed != allowed:
+			r.fatalf("got Allowed %v, want %v (oracle level %v)", d.Allowed, allowed, level)
+		case d.Remaining != max(int(after), 0):
+			r.fatalf("got Remaining %d, want %d (oracle level %v)", d.Remaining, max(int(after), 0), level)
+		case !allowed && absDur(d.RetryAfter-wait) > 1:
+			r.fatalf("got RetryAfter %v, want %v ± 1ns", d.RetryAfter, wait)
+		case allowed && d.RetryAfter != 0:
+			r.fatalf("got RetryAfter %v with Allowed, want 0", d.RetryAfter)
+		case absDur(d.ResetAfter-reset) > 1:
+			r.fatalf("got ResetAfter %v, want %v ± 1ns", d.ResetAfter, reset)
+		case d.Limit != s.p.Burst || d.Fallback:
+			r.fatalf("got Limit %d Fallback %v, want %d false", d.Limit, d.Fallback, s.p.Burst)
+		}
+	}
+	if r.rng.IntN(2) == 0 {
+		return
+	}
+	d2 := r.allowN(s, key, n)
+	r.call = call + " then AllowN"
+	if d2 != d {
+		r.fatalf("Peek said %+v, the AllowN after it at the same instant decided %+v", d, d2)
+	}
 }
 
 func absDur(d time.Duration) time.Duration { return max(d, -d) }

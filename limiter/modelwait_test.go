@@ -282,5 +282,17 @@ func (s *slowStore) Take(_ context.Context, _ string, req store.Request) (store.
 	}
 }
 
+// Peek answers at once, as the Take would after its delay.
+func (s *slowStore) Peek(_ context.Context, _ string, req store.Request) (store.Result, error) {
+	switch s.outcome {
+	case slowFail:
+		return store.Result{}, errors.New("slow store: failing on purpose")
+	case slowDeny:
+		return store.Result{RetryAfter: time.Nanosecond}, nil
+	default:
+		return store.Result{Allowed: true, Remaining: req.Burst}, nil
+	}
+}
+
 func (s *slowStore) Reset(context.Context, string) error                        { return nil }
 func (s *slowStore) Refund(context.Context, string, store.Request, int64) error { return nil }

@@ -44,7 +44,8 @@ func (e Event) LogValue() slog.Value {
 // its limits on this Limiter, with the request's outcome (a limit whose
 // tokens AllowAll gave back reports a denial) — on the caller's goroutine:
 // keep it fast, or hand the Event to a channel. Calls that return an error
-// made no decision and are not observed. Without an observer (the default)
+// made no decision and are not observed, nor is Peek, which decides
+// nothing. Without an observer (the default)
 // the check costs one nil comparison.
 func WithObserver(observe func(context.Context, Event)) Option {
 	return func(c *config) error {

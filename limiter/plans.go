@@ -59,6 +59,17 @@ func (p *Plans) Allow(ctx context.Context, plan, key string) (Decision, error) {
 // AllowN is Limiter.AllowN on plan's Limiter. It returns an error wrapping
 // ErrUnknownPlan for a plan Plans does not have, and ErrClosed after Close.
 func (p *Plans) AllowN(ctx context.Context, plan, key string, n int) (Decision, error) {
+	return p.decide(ctx, plan, key, n, false)
+}
+
+// Peek is Limiter.Peek on plan's Limiter: the Decision AllowN(ctx, plan,
+// key, n) would return now, taking nothing. Its errors are AllowN's.
+func (p *Plans) Peek(ctx context.Context, plan, key string, n int) (Decision, error) {
+	return p.decide(ctx, plan, key, n, true)
+}
+
+// decide is AllowN, or with peek, Peek.
+func (p *Plans) decide(ctx context.Context, plan, key string, n int, peek bool) (Decision, error) {
 	for {
 		t := p.table.Load()
 		l, ok := t.limiters[plan]
@@ -68,7 +79,13 @@ func (p *Plans) AllowN(ctx context.Context, plan, key string, n int) (Decision, 
 			}
 			return Decision{}, fmt.Errorf("%w %q", ErrUnknownPlan, plan)
 		}
-		d, err := l.AllowN(ctx, key, n)
+		var d Decision
+		var err error
+		if peek {
+			d, err = l.Peek(ctx, key, n)
+		} else {
+			d, err = l.AllowN(ctx, key, n)
+		}
 		if errors.Is(err, ErrClosed) && p.table.Load() != t {
 			continue // an Update replaced this plan's Limiter meanwhile
 		}

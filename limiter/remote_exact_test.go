@@ -28,6 +28,13 @@ func (s latencyStore) Take(ctx context.Context, key string, req store.Request) (
 	return res, err
 }
 
+func (s latencyStore) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	time.Sleep(s.in)
+	res, err := s.Store.Peek(ctx, key, req)
+	time.Sleep(s.out)
+	return res, err
+}
+
 // A client that waits exactly Decision.RetryAfter and repeats the request,
 // nothing else spending, is admitted: whether the denial came from the
 // Store, from the deny cache for the same cost, or from the deny cache for
@@ -69,6 +76,11 @@ func TestRemoteRetryAfterIsHonest(t *testing.T) {
 type hangingStore struct{ store.Store }
 
 func (hangingStore) Take(ctx context.Context, _ string, _ store.Request) (store.Result, error) {
+	<-ctx.Done()
+	return store.Result{}, ctx.Err()
+}
+
+func (hangingStore) Peek(ctx context.Context, _ string, _ store.Request) (store.Result, error) {
 	<-ctx.Done()
 	return store.Result{}, ctx.Err()
 }
@@ -128,6 +140,16 @@ func (s *switchStore) Take(ctx context.Context, key string, req store.Request) (
 		return hangingStore{}.Take(ctx, key, req)
 	}
 	return s.Store.Take(ctx, key, req)
+}
+
+func (s *switchStore) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	s.mu.Lock()
+	h := s.hanging
+	s.mu.Unlock()
+	if h {
+		return hangingStore{}.Peek(ctx, key, req)
+	}
+	return s.Store.Peek(ctx, key, req)
 }
 
 // Three instances holding prefetched leases; the policy is lowered on all

@@ -21,9 +21,10 @@ import (
 type fakeStore struct {
 	mu      sync.Mutex
 	buckets map[string]*fakeBucket
-	calls   atomic.Int64
-	fail    atomic.Bool // every call fails
-	hang    atomic.Bool // every call blocks until ctx is done
+	calls   atomic.Int64 // every call
+	peeks   atomic.Int64 // Peek calls
+	fail    atomic.Bool  // every call fails
+	hang    atomic.Bool  // every call blocks until ctx is done
 	epoch   time.Time
 	tick    time.Duration // if set, the clock's resolution (Redis TIME: a microsecond)
 }
@@ -40,6 +41,18 @@ func newFakeStore() *fakeStore {
 }
 
 func (s *fakeStore) Take(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	return s.decide(ctx, key, req, true)
+}
+
+// Peek is Take for req.Cost with no Extra, writing nothing.
+func (s *fakeStore) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	s.peeks.Add(1)
+	req.Extra = 0
+	return s.decide(ctx, key, req, false)
+}
+
+// decide is Take, or with write false, Peek.
+func (s *fakeStore) decide(ctx context.Context, key string, req store.Request, write bool) (store.Result, error) {
 	s.calls.Add(1)
 	if s.hang.Load() {
 		<-ctx.Done()
@@ -61,15 +74,20 @@ func (s *fakeStore) Take(ctx context.Context, key string, req store.Request) (st
 	b, ok := s.buckets[key]
 	if !ok {
 		b = &fakeBucket{tokens: p.burst, last: now}
-		s.buckets[key] = b
+		if write {
+			s.buckets[key] = b
+		}
 	}
 	level := p.advance(b.tokens, b.last, now)
 	left, d, _ := p.take(level, req.Cost, 0)
-	b.tokens, b.last = left, now
 	res := store.Result{Allowed: d.Allowed, Remaining: d.Remaining, RetryAfter: d.RetryAfter, ResetAfter: d.ResetAfter, At: now}
 	if d.Allowed {
 		res.At = p.fullAt(level, now)
 	}
+	if !write {
+		return res, nil
+	}
+	b.tokens, b.last = left, now
 	if d.Allowed && req.Extra > 0 && left >= 1 {
 		res.Extra = min(req.Extra, int(left))
 		res.Hold = time.Duration(p.durationFromTokens(p.burst - level + float64(req.Cost)))

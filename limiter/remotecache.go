@@ -70,18 +70,48 @@ func (e *entry) deny(p *policyMath, now int64, n int) (d Decision, ok, refresh b
 	if dn.until == 0 || n < dn.cost {
 		return d, false, false
 	}
-	d = dn.d
 	switch {
 	case now < dn.until:
-		d.RetryAfter = durationNs(dn.at + int64(ceilDuration(p.durationFromTokens(float64(n)-dn.level))) - now)
+		return dn.answer(p, now, n), true, false
 	case !e.refreshing:
 		e.refreshing = true
-		return d, false, true
-	default:
-		d.RetryAfter = max(ceilDuration(p.durationFromTokens(1)), 1)
+		return dn.d, false, true
 	}
+	d = dn.d
+	d.RetryAfter = max(ceilDuration(p.durationFromTokens(1)), 1)
+	return dn.withReset(p, now, d), true, false
+}
+
+// answer is the cached denial of a request of cost n at now, before until
+// (see entry.deny).
+func (dn *denied) answer(p *policyMath, now int64, n int) Decision {
+	d := dn.d
+	d.RetryAfter = durationNs(dn.at + int64(ceilDuration(p.durationFromTokens(float64(n)-dn.level))) - now)
+	return dn.withReset(p, now, d)
+}
+
+// withReset sets d's ResetAfter: the time to refill from the level the
+// Store had, counted from when its answer arrived.
+func (dn *denied) withReset(p *policyMath, now int64, d Decision) Decision {
 	d.ResetAfter = max(durationNs(dn.at+int64(ceilDuration(p.durationFromTokens(p.burst-dn.level)))-now), d.RetryAfter)
-	return d, true, false
+	return d
+}
+
+// peek is what fromEntry would answer locally for a request of cost n at
+// now under p, taking nothing and claiming nothing: hit is false when
+// AllowN would ask the Store (or wait for a prefetch, or refresh a denial
+// that ran out), and Peek asks it. The caller holds e.mu.
+func (e *entry) peek(p *policyMath, now int64, n int) (d Decision, hit bool) {
+	if e.retired || p.stale.Load() {
+		return d, false
+	}
+	if left := e.lapsed(now); left >= n {
+		return leaseDecision(p, left-n), true
+	}
+	if dn := &e.denial; dn.until != 0 && n >= dn.cost && now < dn.until {
+		return dn.answer(p, now, n), true
+	}
+	return d, false
 }
 
 // forget drops what the entry holds under a policy SetPolicy replaced.
@@ -109,6 +139,13 @@ func (e *entry) release(c claim) {
 // during the hold, then fewer as they lapse at the policy's rate. The
 // caller holds e.mu.
 func (e *entry) available(now int64) int {
+	e.tokens = e.lapsed(now)
+	return e.tokens
+}
+
+// lapsed is the lease tokens left at now once the lapse is applied,
+// without applying it. The caller holds e.mu.
+func (e *entry) lapsed(now int64) int {
 	if e.tokens == 0 {
 		return 0
 	}
@@ -116,7 +153,7 @@ func (e *entry) available(now int64) int {
 		lapsed := float64(late) * e.rate
 		limit := math.Floor(float64(e.granted) - lapsed)
 		if limit < float64(e.tokens) {
-			e.tokens = int(max(limit, 0))
+			return int(max(limit, 0))
 		}
 	}
 	return e.tokens
@@ -128,11 +165,14 @@ func (e *entry) spend(p *policyMath, now int64, n int) (d Decision, ok bool) {
 		return d, false
 	}
 	e.tokens -= n
-	d.Allowed = true
-	d.Limit = p.n
-	d.Remaining = e.tokens
-	d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - float64(e.tokens)))
-	return d, true
+	return leaseDecision(p, e.tokens), true
+}
+
+// leaseDecision is the admission paid by a lease that has left tokens
+// after it.
+func leaseDecision(p *policyMath, left int) Decision {
+	return Decision{Allowed: true, Limit: p.n, Remaining: left,
+		ResetAfter: ceilDuration(p.durationFromTokens(p.burst - float64(left)))}
 }
 
 // idle reports whether the entry remembers nothing that matters at now:

@@ -56,9 +56,9 @@ import (
 // (several instances of a service).
 //
 // Concurrency contract: a Store's methods are safe for concurrent use, from
-// any number of goroutines and processes. Each Take is atomic with respect
-// to every other Take, Refund and Reset on the same key, wherever it runs,
-// and uses the store's own clock, never the caller's. Every method must
+// any number of goroutines and processes. Each Take and Peek is atomic
+// with respect to every other Take, Refund and Reset on the same key,
+// wherever it runs, and uses the store's own clock, never the caller's. Every method must
 // return promptly (with ctx's error, possibly wrapped) once ctx is done; the
 // Limiter relies on that to bound the time a request can wait
 // ([Config].Timeout).
@@ -73,6 +73,13 @@ type Store interface {
 	// The error is non-nil when the store could not decide (unreachable,
 	// timed out, corrupt state); the result is then meaningless.
 	Take(ctx context.Context, key string, req Request) (Result, error)
+	// Peek returns the Result that Take(ctx, key, req) with req.Extra 0
+	// would return at the store's current time, and changes nothing: it
+	// takes no tokens, creates no bucket for a key it does not hold, and
+	// leaves a bucket's state and expiry as they were. req.Extra is
+	// ignored; Result.Extra and Result.Hold are 0. The limiter calls it for
+	// limiter.Limiter.Peek. The error is as for Take.
+	Peek(ctx context.Context, key string, req Request) (Result, error)
 	// Refund gives back the tokens of an admitted request that did not go
 	// ahead (a limiter.AllowAll another limit denied); at is the Result.At
 	// of the Take that took them. It gives back req.Cost less what the
@@ -188,11 +195,12 @@ type Config struct {
 // all zero without a Store. The counts are cumulative since the Limiter was
 // created; BreakerOpen and CachedKeys are current.
 type Stats struct {
-	// RoundTrips counts Store calls that returned a decision.
+	// RoundTrips counts Store calls that returned a decision, or for
+	// limiter.Limiter.Peek, an answer (Store.Peek).
 	RoundTrips uint64
-	// Errors counts Store calls that failed or timed out (including Reset
-	// and refunds); a decision that needed the Store was then made by the
-	// failure mode (Decision.Fallback).
+	// Errors counts Store calls that failed or timed out (including Reset,
+	// refunds and peeks); a decision that needed the Store was then made
+	// by the failure mode (Decision.Fallback).
 	Errors uint64
 	// Fallbacks counts decisions made by the failure mode because the Store
 	// failed or the breaker was open.

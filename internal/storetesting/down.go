@@ -21,6 +21,11 @@ func (Down) Take(context.Context, string, store.Request) (store.Result, error) {
 	return store.Result{}, ErrDown
 }
 
+// Peek implements store.Store.
+func (Down) Peek(context.Context, string, store.Request) (store.Result, error) {
+	return store.Result{}, ErrDown
+}
+
 // Reset implements store.Store.
 func (Down) Reset(context.Context, string) error { return ErrDown }
 

@@ -21,12 +21,14 @@ import (
 )
 
 // TestLimiterModel is limiter's TestModel for the Store tier: Limiters with
-// WithStore on miniredis, driven by random sequences of AllowN, AllowAll
-// (with a slow middle limit), Reset, SetPolicy and Store failures in fake
-// time, and compared with rate.Limiter through internal/ratemodel. The
-// miniredis runs outside the bubble; its clock is set to the bubble's
+// WithStore on miniredis, driven by random sequences of AllowN, Peek,
+// AllowAll (with a slow middle limit), Reset, SetPolicy and Store failures
+// in fake time, and compared with rate.Limiter through internal/ratemodel.
+// The miniredis runs outside the bubble; its clock is set to the bubble's
 // before every Store call, and every sleep is whole microseconds (Redis
-// TIME's resolution), so the Store's clock is the model's.
+// TIME's resolution), so the Store's clock is the model's. A Peek is
+// checked like an AllowN that takes nothing, and against the AllowN that
+// follows it at the same instant (see storeRun.peek).
 //
 // Without prefetch, every decision the Store path makes (the deny cache
 // included) equals the oracle's: Allowed, Remaining when admitted, and
@@ -109,6 +111,16 @@ func (c *clockStore) Take(ctx context.Context, key string, req store.Request) (s
 	}
 	c.clock.sync()
 	return c.s.Take(ctx, key, req)
+}
+
+// Peek answers at once (the model's delays are for Take), on the run's
+// clock; c.fail fails it too.
+func (c *clockStore) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	if c.fail {
+		return store.Result{}, errDown
+	}
+	c.clock.sync()
+	return c.s.Peek(ctx, key, req)
 }
 
 func (c *clockStore) Reset(ctx context.Context, key string) error {
@@ -235,6 +247,10 @@ func (r *storeRun) stepOnce() {
 		r.honest(s, key, n)
 	case x < 62:
 		r.allowAll()
+	case x < 72:
+		s.cs.fail = r.rng.IntN(5) == 0
+		r.peek(s, key, n)
+		s.cs.fail = false
 	default:
 		r.allowN(s, key, n)
 	}
@@ -286,6 +302,52 @@ func (r *storeRun) allowN(s *storeSubject, key string, n int) limiter.Decision {
 		o.Ledger.Admit(now, n)
 	}
 	return d
+}
+
+// peek runs Peek and checks it. It takes nothing: the oracle is not
+// advanced, so a take would show in every later check. On an exact key
+// without prefetch, Allowed is what the oracle's AllowN would say, with
+// Remaining when admitted and RetryAfter within 1µs+1ns when denied, as
+// allowN checks; with the Store failing, Fallback, and a denial under
+// FailClosed. Half the time, AllowN follows at the same instant (and is
+// checked as usual): it must make the very Decision Peek reported — with
+// prefetch, the same Allowed and Fallback (AllowN may prefetch, which
+// lowers its Remaining).
+func (r *storeRun) peek(s *storeSubject, key string, n int) {
+	r.call = fmt.Sprintf("%s.Peek(%q, %d) (store failing: %v)", s.name, key[:min(len(key), 8)], n, s.cs.fail)
+	r.clock.sync()
+	r.refresh(s, key)
+	d, err := s.l.Peek(context.Background(), key, n)
+	if err != nil {
+		r.fatalf("got error %v, want a decision", err)
+	}
+	call := r.call
+	switch {
+	case d.Fallback && !s.cs.fail:
+		r.fatalf("got a Fallback answer %+v with the Store up", d)
+	case d.Fallback && r.failClosed && d.Allowed:
+		r.fatalf("got Allowed true under FailClosed, want false")
+	case d.Fallback || r.prefetch || s.loose[key]:
+	default:
+		now, o := time.Now(), r.oracle(s, key)
+		wait := o.WaitFor(now, n)
+		switch allowed := wait == 0; {
+		case d.Allowed != allowed:
+			r.fatalf("got Allowed %v, want %v (oracle level %v)", d.Allowed, allowed, o.TokensAt(now))
+		case d.Allowed && d.Remaining != max(int(o.TokensAt(now)-float64(n)), 0):
+			r.fatalf("got Remaining %d, want %d", d.Remaining, max(int(o.TokensAt(now)-float64(n)), 0))
+		case !d.Allowed && lmAbs(d.RetryAfter-wait) > time.Microsecond+1:
+			r.fatalf("got RetryAfter %v, want %v ± 1µs+1ns", d.RetryAfter, wait)
+		}
+	}
+	if r.rng.IntN(2) == 0 {
+		return
+	}
+	d2 := r.allowN(s, key, n)
+	r.call = call + " then AllowN"
+	if d2 != d && (!r.prefetch || d2.Allowed != d.Allowed || d2.Fallback != d.Fallback) {
+		r.fatalf("Peek said %+v, the AllowN after it at the same instant decided %+v", d, d2)
+	}
 }
 
 func lmAbs(d time.Duration) time.Duration { return max(d, -d) }

@@ -38,7 +38,7 @@ var (
 	// ErrInvalidOption is wrapped by New's error for a bad option or
 	// client.
 	ErrInvalidOption = errors.New("store: invalid option")
-	// ErrBadReply is wrapped by Take's and Refund's error when Redis
+	// ErrBadReply is wrapped by Take's, Peek's and Refund's error when Redis
 	// answers with something the script never returns (a foreign script
 	// under the same name, a proxy in the way).
 	ErrBadReply = errors.New("store: unexpected reply from redis")
@@ -181,7 +181,7 @@ func (r *Store) Refund(ctx context.Context, key string, req store.Request, at in
 	if err := checkRequest(req); err != nil {
 		return err
 	}
-	v, err := r.eval(ctx, key, policyOf(req), req.Cost, -1, at)
+	v, err := r.eval(ctx, key, policyOf(req), req.Cost, refundMode, at)
 	if err != nil {
 		return err
 	}
@@ -191,12 +191,35 @@ func (r *Store) Refund(ctx context.Context, key string, req store.Request, at in
 	return nil
 }
 
+// Peek implements [store.Store] with the same script, in its read-only
+// mode (extra -2): the reply is the one Take would get for req.Cost with no
+// Extra, computed the same way on Redis's clock, and the script writes
+// nothing: a key Redis does not hold is not created, and a key it holds
+// keeps its value and its TTL. req.Extra is ignored.
+func (r *Store) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	req.Extra = 0
+	if err := checkRequest(req); err != nil {
+		return store.Result{}, err
+	}
+	v, err := r.eval(ctx, key, policyOf(req), req.Cost, peekMode, 0)
+	if err != nil {
+		return store.Result{}, err
+	}
+	return parse(v, req)
+}
+
+// The script's modes other than a take, in its extra argument.
+const (
+	refundMode = -1
+	peekMode   = -2
+)
+
 // eval runs the script on key: EVALSHA, or EVAL when Redis lost its script
-// cache. at is passed only to a refund (extra -1).
+// cache. at is passed only to a refund (extra refundMode).
 func (r *Store) eval(ctx context.Context, key string, p limiter.Policy, cost, extra int, at int64) ([]int64, error) {
 	pa := r.args(p)
 	args := []any{"evalsha", argSHA, argOneKey, r.Key(key), pa.rate, pa.burst, cost, extra}
-	if extra < 0 {
+	if extra == refundMode {
 		args = append(args, at) // a refund's second allocation; a Take has one
 	}
 	cmd := redis.NewIntSliceCmd(ctx, args...)

@@ -29,6 +29,11 @@ func (c clocked) Take(ctx context.Context, key string, req store.Request) (store
 	return c.Store.Take(ctx, key, req)
 }
 
+func (c clocked) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	c.m.SetTime(time.Now())
+	return c.Store.Peek(ctx, key, req)
+}
+
 func (c clocked) Refund(ctx context.Context, key string, req store.Request, at int64) error {
 	c.m.SetTime(time.Now())
 	return c.Store.Refund(ctx, key, req, at)
@@ -45,6 +50,10 @@ func (s slowDeny) Take(ctx context.Context, _ string, req store.Request) (store.
 		return store.Result{}, ctx.Err()
 	}
 	return store.Result{RetryAfter: time.Nanosecond}, nil
+}
+
+func (s slowDeny) Peek(ctx context.Context, key string, req store.Request) (store.Result, error) {
+	return s.Take(ctx, key, req)
 }
 
 func (slowDeny) Reset(context.Context, string) error { return nil }

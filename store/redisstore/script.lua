@@ -4,8 +4,10 @@
 -- KEYS[1]  the bucket
 -- ARGV     rate (tokens/s), burst, cost, extra (tokens to prefetch; -1:
 --          a refund, which gives cost back, as below, instead of taking
---          it), and for a refund only, at: the reply's at for the take
---          that took the cost
+--          it; -2: a peek, which replies as a take of cost with no extra
+--          would and writes nothing: no key is created, no TTL changes),
+--          and for a refund only, at: the reply's at for the take that
+--          took the cost
 -- state    "tokens last" as a string: tokens a float, last the Redis TIME
 --          of the last update in microseconds; written with %.17g so the
 --          float survives the round trip exactly. No key: a full bucket.
@@ -27,6 +29,9 @@ local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local extra = tonumber(ARGV[4])
 local MAXNS = 9007199254740992 -- 2^53: the largest exact integer reply
+
+local PEEK = extra == -2
+if PEEK then extra = 0 end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -85,6 +90,12 @@ else
     left = left - granted
   end
   at = math.min(now + math.floor(ns(burst - tokens) / 1000), MAXNS)
+end
+
+if PEEK then -- read-only: the reply a take would get, nothing written
+  local remaining = 0
+  if left > 0 then remaining = math.floor(left) end
+  return {allowed, remaining, retry, ceilns(burst - left), 0, 0, at}
 end
 
 -- the key lives until the bucket is full: ms, at most 9e12 (285 years;

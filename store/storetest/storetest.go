@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InvalidRequest", testInvalidRequest},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentExact", testConcurrentExact},
+		{"PeekEqualsTake", testPeekEqualsTake},
+		{"PeekChangesNothing", testPeekChangesNothing},
+		{"PeekInvalid", testPeekInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, newStore(t)) })
@@ -338,4 +341,74 @@ func testMaxBurst(t *testing.T, s store.Store) {
 		t.Fatalf("cost 1 extra 1000: Extra %d, Hold %v; want 1000 and about 1h", res.Extra, res.Hold)
 	}
 	check("cost 2^53-1001", take(t, s, "extra", p, b-1001, 0), true, 0)
+}
+
+func peek(t *testing.T, s store.Store, key string, p limiter.Policy, cost, extra int) store.Result {
+	t.Helper()
+	res, err := s.Peek(context.Background(), key, store.Request{Rate: p.Rate, Burst: p.Burst, Cost: cost, Extra: extra})
+	if err != nil {
+		t.Fatalf("Peek(%q, cost %d): %v", key, cost, err)
+	}
+	return res
+}
+
+// testPeekEqualsTake: a Peek answers what the Take right after it does
+// (with no Extra; a Peek's Extra is ignored): the same Allowed and
+// Remaining, RetryAfter and ResetAfter up to the time between the two
+// calls; Extra and Hold 0. On a key the store has never seen, that is a
+// full bucket.
+func testPeekEqualsTake(t *testing.T, s store.Store) {
+	p := slow(5)
+	for i, cost := range []int{5, 1, 3, 2, 1, 4, 1, 5} { // on "k", from a full bucket, through denials
+		pk := peek(t, s, "k", p, cost, i%2*3)
+		tk := take(t, s, "k", p, cost, 0)
+		if pk.Allowed != tk.Allowed || pk.Remaining != tk.Remaining || pk.Extra != 0 || pk.Hold != 0 {
+			t.Fatalf("cost %d (step %d): Peek %+v, the next Take %+v: want the same Allowed and Remaining, Extra and Hold 0", cost, i, pk, tk)
+		}
+		for _, d := range [][2]time.Duration{{pk.RetryAfter, tk.RetryAfter}, {pk.ResetAfter, tk.ResetAfter}} {
+			if d[0] < d[1] || d[0] > d[1]+time.Minute {
+				t.Fatalf("cost %d (step %d): Peek %+v, the next Take %+v: want RetryAfter and ResetAfter a little longer at most", cost, i, pk, tk)
+			}
+		}
+	}
+	if res := peek(t, s, "unknown", p, 5, 0); !res.Allowed || res.Remaining != 0 || res.ResetAfter < 5*time.Hour-time.Minute {
+		t.Fatalf("Peek(cost 5) on an unknown key: got %+v, want a full bucket's answer: allowed, Remaining 0, ResetAfter about 5h", res)
+	}
+}
+
+// testPeekChangesNothing: any number of Peeks, of any cost and Extra, on a
+// key with a bucket or without, take nothing.
+func testPeekChangesNothing(t *testing.T, s store.Store) {
+	p := slow(4)
+	take(t, s, "k", p, 2, 0)
+	for range 3 {
+		for cost := 1; cost <= 4; cost++ {
+			peek(t, s, "k", p, cost, 2)
+			peek(t, s, "unknown", p, cost, 2)
+		}
+	}
+	takes(t, s, "k", p, 1, true, true, false)
+	takes(t, s, "unknown", p, 3, true, true, true, true, false)
+}
+
+// testPeekInvalid: Peek refuses what Take refuses (but a negative Extra,
+// which it ignores), and returns promptly with ctx's error.
+func testPeekInvalid(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	bad := []store.Request{
+		{Rate: slow(5).Rate, Burst: 5, Cost: 0},
+		{Rate: slow(5).Rate, Burst: 5, Cost: 6},
+		{Rate: 0, Burst: 5, Cost: 1},
+		{Rate: rate.Inf, Burst: 5, Cost: 1},
+	}
+	for _, req := range bad {
+		if _, err := s.Peek(ctx, "k", req); err == nil {
+			t.Errorf("Peek(%+v): got nil error, want one", req)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Peek(cctx, "k", store.Request{Rate: slow(5).Rate, Burst: 5, Cost: 1}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Peek with a canceled context: got %v, want an error wrapping context.Canceled", err)
+	}
 }
