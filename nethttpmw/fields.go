@@ -112,21 +112,9 @@ func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool, ct s
 	if f.inf {
 		return
 	}
-	r, t := min(int64(max(d.Remaining, 0)), maxSFInteger), ceilSeconds(float64(d.ResetAfter))
-	if !d.Allowed {
-		t = retrySeconds(d)
-	}
+	r, t := fieldValues(d)
 	rl, cached := f.cachedRateLimit(r, t)
-	n := 2
-	if block {
-		n++
-		if ct != "" {
-			n += 2
-		}
-	}
-	if legacy {
-		n += 3
-	}
+	n := 2 + extraValues(block, legacy, ct)
 	var v []string
 	if !cached && n == 2 && len(f.prefix) <= maxPrefix {
 		// The common case without a cached value (a large Burst, admitted):
@@ -144,19 +132,60 @@ func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool, ct s
 	h[keyPolicy], h[keyRateLimit] = v[0:1:1], v[1:2:2]
 	i := 2
 	if block {
-		v[i] = f.num(t)
-		h[keyRetryAfter] = v[i : i+1 : i+1]
-		i++
+		i = setDenial(h, v, i, f.num(t), ct)
+	}
+	if legacy {
+		setLegacy(h, v[i:], f.limit, f.num(r), f.num(t))
+	}
+}
+
+// extraValues is how many values beyond the RateLimit fields a response
+// gets: Retry-After if block, and then Content-Type and nosniff if ct is
+// not empty; the three X-RateLimit fields if legacy.
+func extraValues(block, legacy bool, ct string) int {
+	n := 0
+	if block {
+		n++
 		if ct != "" {
-			v[i], v[i+1] = ct, "nosniff"
-			h[keyContentType], h[keyNosniff] = v[i:i+1:i+1], v[i+1:i+2:i+2]
-			i += 2
+			n += 2
 		}
 	}
 	if legacy {
-		v[i], v[i+1], v[i+2] = f.limit, f.num(r), f.num(t)
-		h[keyXLimit], h[keyXRemaining], h[keyXReset] = v[i:i+1:i+1], v[i+1:i+2:i+2], v[i+2:i+3:i+3]
+		n += 3
 	}
+	return n
+}
+
+// setDenial sets Retry-After: retry and, if ct is not empty, Content-Type:
+// ct and X-Content-Type-Options: nosniff, with the values from v[i:]; it
+// returns the index of the next free value.
+func setDenial(h http.Header, v []string, i int, retry, ct string) int {
+	v[i] = retry
+	h[keyRetryAfter] = v[i : i+1 : i+1]
+	i++
+	if ct != "" {
+		v[i], v[i+1] = ct, "nosniff"
+		h[keyContentType], h[keyNosniff] = v[i:i+1:i+1], v[i+1:i+2:i+2]
+		i += 2
+	}
+	return i
+}
+
+// setLegacy sets the X-RateLimit fields with the values from v[:3].
+func setLegacy(h http.Header, v []string, limit, remaining, reset string) {
+	v[0], v[1], v[2] = limit, remaining, reset
+	h[keyXLimit], h[keyXRemaining], h[keyXReset] = v[0:1:1], v[1:2:2], v[2:3:3]
+}
+
+// fieldValues is the RateLimit field's r and t for d: the whole tokens
+// left, and the seconds until the bucket is full or, on a denial, until
+// the request would be admitted (Retry-After).
+func fieldValues(d limiter.Decision) (r, t int64) {
+	r = min(int64(max(d.Remaining, 0)), maxSFInteger)
+	if !d.Allowed {
+		return r, retrySeconds(d)
+	}
+	return r, ceilSeconds(float64(d.ResetAfter))
 }
 
 // retrySeconds is the Retry-After of a denial: whole seconds, rounded up so

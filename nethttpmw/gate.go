@@ -101,10 +101,15 @@ func (g *Gate) Apply(r *http.Request, h http.Header, d limiter.Decision) (block 
 func (g *Gate) apply(r *http.Request, h http.Header, d limiter.Decision, ct string) (block bool) {
 	block = !d.Allowed && !g.cfg.dryRun
 	g.fields().set(h, d, block, g.cfg.legacy, ct)
+	g.reportDryRun(r, d)
+	return block
+}
+
+// reportDryRun reports a denial the Gate let through in dry-run mode.
+func (g *Gate) reportDryRun(r *http.Request, d limiter.Decision) {
 	if !d.Allowed && g.cfg.dryRun && g.cfg.onDryRun != nil {
 		g.cfg.onDryRun(r, d)
 	}
-	return block
 }
 
 // fields returns the values of the limiter's current policy, which

@@ -1,6 +1,7 @@
 package nethttpmw
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -44,24 +45,22 @@ const maxStackLimits = 8
 func (g *Gate) checkAll(r *http.Request, h http.Header, limits []limiter.Limit, ct string) (limiter.Decision, bool, error) {
 	var dstack [maxStackLimits]limiter.Decision
 	var fstack [maxStackLimits]*fields
-	each, fs := dstack[:0], fstack[:0]
+	each, fs := dstack[:], fstack[:]
 	if len(limits) > maxStackLimits {
-		each, fs = make([]limiter.Decision, 0, len(limits)), make([]*fields, 0, len(limits))
+		each, fs = make([]limiter.Decision, len(limits)), make([]*fields, len(limits))
 	}
-	each = each[:len(limits)]
+	each, fs = each[:len(limits)], fs[:len(limits)]
 	cd, err := limiter.AllowEach(r.Context(), each, limits...)
 	if err != nil {
 		return limiter.Decision{}, false, err
 	}
-	d := cd.Decision
 	for i, lim := range limits {
-		fs = append(fs, g.fieldsOf(lim.Limiter, lim.Name, i))
+		fs[i] = g.fieldsOf(lim.Limiter, lim.Name, i)
 	}
+	d := cd.Decision
 	block := !d.Allowed && !g.cfg.dryRun
 	setAll(h, fs, each, d, block, g.cfg.legacy, ct)
-	if !d.Allowed && g.cfg.dryRun && g.cfg.onDryRun != nil {
-		g.cfg.onDryRun(r, d)
-	}
+	g.reportDryRun(r, d)
 	return d, block, nil
 }
 
@@ -104,13 +103,17 @@ type namedFields struct {
 type fieldsKey struct {
 	l    *limiter.Limiter
 	name string
+	pos  int // an unnamed limit's position, which names it (see itemName); 0 otherwise
 }
 
 const maxNamedFields = 1024
 
 // fieldsOf returns the field values for the i-th chosen limit, l under name.
 func (g *Gate) fieldsOf(l *limiter.Limiter, name string, i int) *fields {
-	k := fieldsKey{l, name}
+	k := fieldsKey{l: l, name: name}
+	if name == "" {
+		k.pos = i
+	}
 	p := l.Policy()
 	v, ok := g.named.m.Load(k)
 	if !ok {
@@ -157,36 +160,24 @@ func itemName(name string, i int) string {
 // set, every value is the response's own, in one allocation. Limits with no
 // limit (rate.Inf) have no item.
 func setAll(h http.Header, fs []*fields, each []limiter.Decision, d limiter.Decision, block, legacy bool, ct string) {
-	k := 0
+	k, first := 0, (*fields)(nil) // the items, and the first limit's values
 	for _, f := range fs {
 		if !f.inf {
 			k++
+			first = cmp.Or(first, f)
 		}
 	}
 	if k == 0 {
 		return
 	}
-	n := 2 * k
-	if block {
-		n++
-		if ct != "" {
-			n += 2
-		}
-	}
-	if legacy {
-		n += 3
-	}
+	n := 2*k + extraValues(block, legacy, ct)
 	v := make([]string, n)
 	j := 0
 	for i, f := range fs {
 		if f.inf {
 			continue
 		}
-		e := each[i]
-		r, t := min(int64(max(e.Remaining, 0)), maxSFInteger), ceilSeconds(float64(e.ResetAfter))
-		if !e.Allowed {
-			t = retrySeconds(e)
-		}
+		r, t := fieldValues(each[i])
 		rl, cached := f.cachedRateLimit(r, t)
 		if !cached {
 			rl = f.formatRateLimit(r, t)
@@ -195,23 +186,13 @@ func setAll(h http.Header, fs []*fields, each []limiter.Decision, d limiter.Deci
 		j++
 	}
 	h[keyPolicy], h[keyRateLimit] = v[0:k:k], v[k:2*k:2*k]
+	num := first.num // any limit's small-number strings will do
+	r, t := fieldValues(d)
 	i := 2 * k
-	t := retrySeconds(d)
 	if block {
-		v[i] = strconv.FormatInt(t, 10)
-		h[keyRetryAfter] = v[i : i+1 : i+1]
-		i++
-		if ct != "" {
-			v[i], v[i+1] = ct, "nosniff"
-			h[keyContentType], h[keyNosniff] = v[i:i+1:i+1], v[i+1:i+2:i+2]
-			i += 2
-		}
+		i = setDenial(h, v, i, num(t), ct)
 	}
 	if legacy {
-		if d.Allowed {
-			t = ceilSeconds(float64(d.ResetAfter))
-		}
-		v[i], v[i+1], v[i+2] = strconv.Itoa(min(d.Limit, maxSFInteger)), strconv.Itoa(max(d.Remaining, 0)), strconv.FormatInt(t, 10)
-		h[keyXLimit], h[keyXRemaining], h[keyXReset] = v[i:i+1:i+1], v[i+1:i+2:i+2], v[i+2:i+3:i+3]
+		setLegacy(h, v[i:], num(min(int64(d.Limit), maxSFInteger)), num(r), num(t))
 	}
 }
