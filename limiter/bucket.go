@@ -75,6 +75,13 @@ type policyMath struct {
 	inf    bool
 	policy Policy
 
+	// changes counts the SetPolicy calls before this policy that changed
+	// it. A reservation made under another count is not undone (see
+	// cancelAt); a SetPolicy to the policy in force still adopts every
+	// bucket, as rate.Limiter's SetLimitAt and SetBurstAt advance it, but
+	// changes no refund.
+	changes int
+
 	// stale is set when SetPolicy starts replacing this policy. A decision
 	// that finds it set under a bucket's lock changes nothing, waits for
 	// SetPolicy to finish (Limiter.awaitPolicy) and starts over with the new
@@ -155,6 +162,9 @@ type undone struct {
 // is then lastEvent). The one place the undo rule is applied, for the
 // buckets of the table and for the overflow bucket.
 func (p *policyMath) cancelAt(s undone, r *policyMath, n int, due, full, now int64) undone {
+	if r.changes != p.changes { // made under another policy: full may have come sooner under this one
+		return s
+	}
 	t := max(now, s.last)
 	lastEvent := due // no reservation after this one, unless one was made ahead later
 	if s.ahead && s.lastEvent > due {

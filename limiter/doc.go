@@ -60,7 +60,13 @@
 //     have regained since: a late refund never mints tokens. And when
 //     SetPolicy raised the rate while a WaitN reserved under the old one is
 //     pending, a request admitted meanwhile and then undone gives back only
-//     what that waiter does not count on (rate.Limiter forgets the waiter).
+//     what that waiter does not count on (rate.Limiter forgets the waiter),
+//     and a bucket full again while that waiter is still due is not
+//     retired. A reservation made before a SetPolicy and undone after it
+//     gives nothing back: the new policy may have refilled the bucket
+//     sooner than the old one's rule assumes, so its tokens may have been
+//     regained already (CancelAt gives them back, which can admit more
+//     than Burst + Rate×T).
 //   - SetPolicy is rate.Limiter's SetLimitAt and SetBurstAt at the same
 //     instant on every key, except that a bucket full at the change is full
 //     under the new policy too, as a key without a bucket is: a new or idle
@@ -77,14 +83,15 @@
 //   - Keys the table cannot hold share the overflow bucket (see Bounded
 //     memory above): only ever stricter than their own bucket.
 //
-// With a Store ([github.com/floodgate-go/floodgate/store]), decisions are made on the Store's clock, shared by every
-// instance, and add these: WaitN asks again after each RetryAfter instead of
-// queueing (the Store holds no reservations); a refund to the Store gives
+// With a Store ([github.com/floodgate-go/floodgate/store]), decisions are
+// made on the Store's clock, shared by every instance, and add these:
+// WaitN asks again after each RetryAfter instead of queueing (the Store
+// holds no reservations); a refund to the Store gives
 // back the cost less what the bucket refilled since it was taken; and the
 // Store's buckets adopt a new policy at their next decision, as if it had
 // been in force since their last one (the Store does not know when
-// SetPolicy was called). Prefetched leases can under-admit, never
-// over-admit ([store.Config].Prefetch).
+// SetPolicy was called). Prefetched leases are meant to under-admit, never
+// over-admit ([store.Config].Prefetch), but see the known defect there.
 //
 // # Stats
 //

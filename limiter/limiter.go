@@ -143,6 +143,10 @@ func (l *Limiter) setPolicy(p Policy) {
 	l.policyMu.Lock()
 	defer l.policyMu.Unlock()
 	old, m := l.pm.Load(), newPolicyMath(p)
+	m.changes = old.changes
+	if p != old.policy {
+		m.changes++
+	}
 	old.stale.Store(true)
 	since := l.now()
 	l.table.Range(func(_ tableKey, b *bucket) bool {
@@ -368,7 +372,7 @@ func (l *Limiter) makeRoom(m *policyMath) bool {
 	}
 	seen, freed := 0, false
 	l.table.Range(func(k tableKey, b *bucket) bool {
-		if b.retire(m, now, &l.stats) && l.table.takeOver(k, b) {
+		if l.retireIdle(b, m, now) && l.table.takeOver(k, b) {
 			l.events.forget(b)
 			l.helped.Add(1)
 			freed = true
@@ -385,11 +389,24 @@ func (l *Limiter) makeRoom(m *policyMath) bool {
 
 // retire is the sweeper's retire function.
 func (l *Limiter) retire(b *bucket) bool {
-	if !b.retire(l.pm.Load(), l.now(), &l.stats) {
+	if !l.retireIdle(b, l.pm.Load(), l.now()) {
 		return false
 	}
 	l.events.forget(b)
 	return true
+}
+
+// retireIdle retires b if it is as a new bucket would be: refilled to
+// Burst, and with no reservation made ahead still due. A full bucket can
+// have one after SetPolicy raised the rate under a pending WaitN, and
+// undoing an admission reads that reservation's time (rate.Limiter's
+// lastEvent), which a new bucket does not have: retiring it then would
+// change how much a refund gives back.
+func (l *Limiter) retireIdle(b *bucket, m *policyMath, now int64) bool {
+	if due, ahead := l.events.get(b); ahead && due > now {
+		return false
+	}
+	return b.retire(m, now, &l.stats)
 }
 
 // Reset forgets key: its next request starts with a full bucket. Resetting

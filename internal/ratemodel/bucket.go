@@ -23,6 +23,7 @@ type Bucket struct {
 	last      time.Time
 	lastEvent time.Time // the latest time to act of a reservation
 	lastAhead time.Time // the latest time to act of a reservation made ahead (a wait)
+	policies  int       // SetPolicy calls so far
 }
 
 // A Reservation is rate.Reservation's state.
@@ -32,6 +33,7 @@ type Reservation struct {
 	TimeToAct time.Time
 	Full      time.Time // when the bucket could be full again had it not been made
 	limit     rate.Limit
+	policy    int // the bucket's policies when it was made
 }
 
 // NewBucket is rate.NewLimiter(limit, burst).
@@ -90,7 +92,7 @@ func (b *Bucket) Reserve(t time.Time, n int, maxFuture time.Duration) Reservatio
 	if n > b.burst || wait > maxFuture {
 		return Reservation{}
 	}
-	r := Reservation{OK: true, Tokens: n, TimeToAct: t.Add(wait), limit: b.limit}
+	r := Reservation{OK: true, Tokens: n, TimeToAct: t.Add(wait), limit: b.limit, policy: b.policies}
 	r.Full = t.Add(durationFromTokens(b.limit, float64(b.burst)-level))
 	b.last, b.tokens, b.lastEvent = t, tokens, r.TimeToAct
 	if wait > 0 {
@@ -110,8 +112,14 @@ func (b *Bucket) AllowN(t time.Time, n int) bool { return b.Reserve(t, n, 0).OK 
 // rate.Reservation.CancelAt(t), which gives nothing back for t > T.
 // lastEvent counts only reservations made ahead (an immediate one after r
 // counts on no token of r's); for t ≤ T that is rate.Limiter's lastEvent.
+//
+// A reservation made under an earlier policy gives nothing back: its Full
+// was computed under that policy, and a faster rate or a smaller burst
+// since may have refilled the bucket earlier, so its tokens may already
+// have been regained (rate.Limiter gives them back, and can then admit
+// more than Burst + Rate×T).
 func (b *Bucket) Cancel(r Reservation, t time.Time) {
-	if !r.OK || r.Tokens == 0 {
+	if !r.OK || r.Tokens == 0 || r.policy != b.policies {
 		return
 	}
 	lastEvent := b.lastAhead
@@ -148,6 +156,9 @@ func (b *Bucket) Cancel(r Reservation, t time.Time) {
 // difference (a full bucket whose Burst grew), and whether a reservation
 // is still ahead of t.
 func (b *Bucket) SetPolicy(t time.Time, limit rate.Limit, burst int) (refilled, ahead bool) {
+	if limit != b.limit || burst != b.burst {
+		b.policies++
+	}
 	b.tokens, b.last, b.limit = b.advance(t), t, limit
 	refilled = b.tokens >= float64(b.burst) && burst > b.burst
 	b.tokens, b.last, b.burst = b.advance(t), t, burst
