@@ -26,7 +26,7 @@ import (
 // against a rate.Limiter on every call rate.Limiter has. What each step
 // asserts, and with what tolerance, is written on the step.
 func TestModel(t *testing.T) {
-	seeds, steps := uint64(24), 1200
+	seeds, steps := ratemodel.Seeds(24), 1200
 	if testing.Short() {
 		seeds = 6
 	}
@@ -70,6 +70,7 @@ type modelRun struct {
 	store   *slowStore // its Store
 	waits   []*pendingWait
 	ledgers []*ratemodel.Ledger
+	owners  []string // whose each ledger is: subject and key
 }
 
 // A subject is one Limiter under test and the oracles of its keys.
@@ -130,7 +131,7 @@ func (r *modelRun) fatalf(format string, args ...any) {
 
 // note adds an entry to the recent history shown with a failure.
 func (r *modelRun) note(s string) {
-	r.history = append(r.history, "  "+s)
+	r.history = append(r.history, "  "+time.Now().Format("04:05.000000000")+" "+s)
 	r.history = r.history[max(len(r.history)-16, 0):]
 }
 
@@ -150,6 +151,7 @@ func (r *modelRun) oracle(s *subject, key string) *ratemodel.Oracle {
 		o = ratemodel.NewOracle(s.p.Rate, s.p.Burst)
 		s.keys[key] = o
 		r.ledgers = append(r.ledgers, o.Ledger)
+		r.owners = append(r.owners, s.name+" "+keyName(key))
 	}
 	return o
 }
@@ -333,6 +335,9 @@ func (r *modelRun) setPolicy(s *subject) {
 		r.fatalf("got error %v, want nil", err)
 	}
 	now := time.Now()
+	if s.plans != nil && p == s.p {
+		return // Plans.Update leaves a plan whose policy is unchanged alone
+	}
 	for key, o := range s.keys {
 		if err := o.SetPolicy(now, p.Rate, p.Burst); err != nil {
 			r.fatalf("key %s before the change: %v", keyName(key), err)
@@ -348,9 +353,9 @@ func (r *modelRun) finish() {
 		r.advance(time.Until(at))
 	}
 	r.call = "end of run: window bound"
-	for _, l := range r.ledgers {
+	for i, l := range r.ledgers {
 		if err := l.Check(); err != nil {
-			r.fatalf("%v", err)
+			r.fatalf("%s: %v", r.owners[i], err)
 		}
 	}
 }
@@ -437,7 +442,12 @@ func (r *modelRun) allowAll() {
 		}
 	}
 	r.call = call
-	cd, err := AllowAll(context.Background(), args...)
+	var each []Decision // AllowEach on half the calls: AllowAll with each limit's part reported
+	if r.rng.IntN(2) == 0 {
+		each = make([]Decision, len(args))
+		r.call = strings.Replace(r.call, "AllowAll", "AllowEach", 1)
+	}
+	cd, err := AllowEach(context.Background(), each, args...)
 	for i := 1; i < len(lims); i++ {
 		r.follow(c, lims, i)
 	}
@@ -453,6 +463,11 @@ func (r *modelRun) allowAll() {
 		r.fatalf("got Allowed %v DeniedBy %q, want %v %q", cd.Allowed, cd.DeniedBy, c.Allowed, deniedBy)
 	case !c.Allowed && !c.Slow && absDur(cd.RetryAfter-c.Retry) > 1:
 		r.fatalf("got RetryAfter %v, want %v ± 1ns", cd.RetryAfter, c.Retry)
+	}
+	for i := range each { // every limit taken, or the one that denied, reports the request's outcome
+		if (c.Allowed || i <= c.DeniedBy) && each[i].Allowed != c.Allowed {
+			r.fatalf("AllowEach: limit %d reports Allowed %v, the request's outcome is %v", i, each[i].Allowed, c.Allowed)
+		}
 	}
 }
 

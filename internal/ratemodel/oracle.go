@@ -2,6 +2,8 @@ package ratemodel
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -70,7 +72,7 @@ func (o *Oracle) Refund(g Grant, t time.Time) error {
 	if o.shadow == nil || g.s == nil {
 		return nil
 	}
-	if t.After(g.r.TimeToAct) || o.ref.lastAhead.After(g.r.TimeToAct) {
+	if t.After(g.r.TimeToAct) || o.ref.lastAhead.After(g.r.TimeToAct) || g.r.policy != o.ref.policies {
 		// Late, or undoing an admission made while a WaitN reserved under
 		// a slower policy is still pending (SetPolicy raised the rate):
 		// floodgate keeps that waiter's claim, rate.Limiter forgets it.
@@ -91,6 +93,17 @@ func (o *Oracle) Reserve(t time.Time, n int, maxFuture time.Duration) Reservatio
 // CancelWait mirrors a WaitN cancelled at t in the reference (the shadow's
 // WaitN cancels its own reservation).
 func (o *Oracle) CancelWait(r Reservation, t time.Time) error {
+	switch {
+	case r.policy != o.ref.policies:
+		// Made before a SetPolicy: the reference gives nothing back (see
+		// Bucket.Cancel), rate.Limiter gives back by CancelAt.
+		o.shadow = nil
+	case r.OK && !t.After(r.TimeToAct) && o.ref.lastEvent.Before(r.TimeToAct):
+		// An admission after r moved rate.Limiter's lastEvent before r's
+		// time to act, so CancelAt would give back more than r took; the
+		// reference, like floodgate, gives back at most r's tokens.
+		o.shadow = nil
+	}
 	o.ref.Cancel(r, t)
 	return o.Check(t)
 }
@@ -127,4 +140,14 @@ func (o *Oracle) Check(t time.Time) error {
 		return fmt.Errorf("reference bucket holds %v tokens, rate.Limiter %v", got, want)
 	}
 	return nil
+}
+
+// Seeds is how many seeds a model test runs: def, or more for a deep run,
+// as the environment variable FLOODGATE_MODEL_SEEDS says
+// (FLOODGATE_MODEL_SEEDS=2000 go test -run Model ./...).
+func Seeds(def uint64) uint64 {
+	if n, err := strconv.ParseUint(os.Getenv("FLOODGATE_MODEL_SEEDS"), 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

@@ -39,8 +39,11 @@ import (
 // policy for windows after a SetPolicy. Decisions made by the failure mode
 // (Decision.Fallback) are checked only to be denials under
 // FailClosed, and are left out of the oracle and the bound.
+// historyLen is how many recent steps a failure shows.
+const historyLen = 24
+
 func TestLimiterModel(t *testing.T) {
-	seeds, steps := uint64(10), 500
+	seeds, steps := ratemodel.Seeds(10), 500
 	if testing.Short() {
 		seeds = 2
 	}
@@ -51,7 +54,9 @@ func TestLimiterModel(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					r := newStoreRun(t, m, seed, prefetch)
 					for r.step = range steps {
+						r.call = ""
 						r.stepOnce()
+						r.note()
 					}
 					r.finish()
 				})
@@ -140,12 +145,14 @@ type storeRun struct {
 	step       int
 	call       string
 	prefetch   bool
+	history    []string // the last steps' calls, for messages
 	failClosed bool
 	clock      *runClock
 	subs       []*storeSubject
 	slow       *limiter.Limiter
 	slowS      *clockStore
 	ledgers    []*ratemodel.Ledger
+	owners     []string // whose each ledger is: subject and key
 }
 
 type storeSubject struct {
@@ -188,7 +195,18 @@ func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch boo
 
 func (r *storeRun) fatalf(format string, args ...any) {
 	r.t.Helper()
-	r.t.Fatalf("seed %d step %d: %s "+format, append([]any{r.seed, r.step, r.call}, args...)...)
+	r.t.Fatalf("seed %d step %d: %s "+format+"\nrecent steps:\n%s",
+		append(append([]any{r.seed, r.step, r.call}, args...), strings.Join(r.history, "\n"))...)
+}
+
+// note adds the step's call, with its time, to the recent history shown
+// with a failure.
+func (r *storeRun) note() {
+	if r.call == "" {
+		return
+	}
+	r.history = append(r.history, fmt.Sprintf("  %s step %d: %s", time.Now().Format("04:05.000000"), r.step, r.call))
+	r.history = r.history[max(len(r.history)-historyLen, 0):]
 }
 
 func (r *storeRun) check(err error) {
@@ -215,6 +233,7 @@ func (r *storeRun) oracle(s *storeSubject, key string) *ratemodel.Oracle {
 		o = ratemodel.NewOracle(s.p.Rate, s.p.Burst)
 		s.keys[key] = o
 		r.ledgers = append(r.ledgers, o.Ledger)
+		r.owners = append(r.owners, fmt.Sprintf("%s %q", s.name, key))
 	}
 	return o
 }
@@ -387,9 +406,9 @@ func (r *storeRun) setPolicy(s *storeSubject) {
 
 func (r *storeRun) finish() {
 	r.call = "end of run: window bound"
-	for _, l := range r.ledgers {
+	for i, l := range r.ledgers {
 		if err := l.Check(); err != nil {
-			r.fatalf("%v", err)
+			r.fatalf("%s: %v", r.owners[i], err)
 		}
 	}
 }
