@@ -23,9 +23,9 @@
 //     retry window and instance, not one per request.
 //   - Prefetch leases ([Config].Prefetch): for a key this instance alone
 //     requests at about its full rate, one round trip takes several tokens
-//     and spends them locally. Tokens never come back; they lapse so no
-//     interval over-admits; the cost is a little under-admission, never
-//     over-admission.
+//     and spends them locally. Tokens never come back; they lapse so that
+//     no interval over-admits (but see the known defect on
+//     [Config].Prefetch); the cost is a little under-admission.
 //   - A timeout on the whole wait for the Store and a circuit breaker
 //     ([Config] Timeout, default 100 ms; BreakerFailures and
 //     BreakerCooldown, default 5 failures and 1 s). A failed or timed-out
@@ -188,6 +188,11 @@ type Config struct {
 	// the tokens held by instances plus the tokens in the Store then never
 	// exceed Burst, so admissions in any interval T stay within Burst +
 	// Rate×T. SetPolicy drops every prefetched token.
+	//
+	// Known defect: a deep run of the Store model test with prefetch
+	// (FLOODGATE_MODEL_SEEDS=150) finds rare sequences of refunds and
+	// policy changes around a lease in which a key exceeds that bound.
+	// Leave Prefetch at 0 where exactness matters until it is fixed.
 	Prefetch int
 }
 
