@@ -37,12 +37,14 @@ func benchWorkload(b *testing.B, name string) {
 		b.ResetTimer()
 		cpu0 := cpuTime()
 		start := time.Now()
-		if w.Parallel {
-			b.RunParallel(func(pb *testing.PB) { loop(pb) })
-		} else {
-			n := Countdown(b.N)
-			loop(&n)
-		}
+		timed(b, func() {
+			if w.Parallel {
+				b.RunParallel(func(pb *testing.PB) { loop(pb) })
+			} else {
+				n := Countdown(b.N)
+				loop(&n)
+			}
+		})
 		elapsed := time.Since(start)
 		cpu := cpuTime() - cpu0
 		b.StopTimer()
@@ -71,10 +73,11 @@ func workload(tb testing.TB, name string) Workload {
 	return Workload{}
 }
 
-func BenchmarkHotKeySerial(b *testing.B)     { benchWorkload(b, "HotKeySerial") }
-func BenchmarkHotKeyParallel(b *testing.B)   { benchWorkload(b, "HotKeyParallel") }
-func BenchmarkManyKeysParallel(b *testing.B) { benchWorkload(b, "ManyKeysParallel") }
-func BenchmarkNewKeyEveryCall(b *testing.B)  { benchWorkload(b, "NewKeyEveryCall") }
+func BenchmarkHotKeySerial(b *testing.B)          { benchWorkload(b, "HotKeySerial") }
+func BenchmarkHotKeyParallel(b *testing.B)        { benchWorkload(b, "HotKeyParallel") }
+func BenchmarkHotKeyFloodedParallel(b *testing.B) { benchWorkload(b, "HotKeyFloodedParallel") }
+func BenchmarkManyKeysParallel(b *testing.B)      { benchWorkload(b, "ManyKeysParallel") }
+func BenchmarkNewKeyEveryCall(b *testing.B)       { benchWorkload(b, "NewKeyEveryCall") }
 
 // BenchmarkBytesPerKey measures the live heap per tracked key at -memkeys
 // keys. Run it with -benchtime=1x: each iteration tracks all the keys.

@@ -32,7 +32,7 @@ func benchHTTP(b *testing.B, name string) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()
-			b.RunParallel(func(pb *testing.PB) { loop(pb) })
+			timed(b, func() { b.RunParallel(func(pb *testing.PB) { loop(pb) }) })
 			cpu := cpuTime() - cpu0
 			b.StopTimer()
 			m, err := check()

@@ -87,10 +87,12 @@ type Impl struct {
 	New func(c Config) (Limiter, error)
 }
 
-// Impls returns every implementation, floodgate first.
+// Impls returns every implementation, floodgate first and the floor
+// (the exact lock-free baseline every run measures the distance to) second.
 func Impls() []Impl {
 	return []Impl{
 		floodgateImpl,
+		floorImpl,
 		echoImpl,
 		sethvargoImpl,
 		ululeImpl,

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/floodgate-go/floodgate/internal/redistest"
 )
 
@@ -47,6 +49,8 @@ func redisKeys(tb testing.TB) []string {
 func benchRedis(b *testing.B, parallel bool) {
 	srv := redistest.Start(b)
 	keys := redisKeys(b)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2})
+	defer admin.Close()
 	for _, im := range RedisImpls() {
 		b.Run(im.Name, func(b *testing.B) {
 			l, rt := newRedisImpl(b, im, srv.Addr(), RedisStandard, 0)
@@ -67,22 +71,42 @@ func benchRedis(b *testing.B, parallel bool) {
 				admitted.Add(a)
 				errs.Add(e)
 			}
+			srv0, err := resetServerStats(ctx, admin)
+			if err != nil {
+				b.Fatal(err)
+			}
 			rt0 := rt.Load()
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()
-			if parallel {
-				// A server has many requests waiting on Redis at once.
-				b.SetParallelism(redisParallelism)
-				b.RunParallel(func(pb *testing.PB) { loop(pb) })
-			} else {
-				n := Countdown(b.N)
-				loop(&n)
-			}
+			timed(b, func() {
+				if parallel {
+					// A server has many requests waiting on Redis at once.
+					b.SetParallelism(redisParallelism)
+					b.RunParallel(func(pb *testing.PB) { loop(pb) })
+				} else {
+					n := Countdown(b.N)
+					loop(&n)
+				}
+			})
 			cpu := cpuTime() - cpu0
 			b.StopTimer()
 			if e, a := errs.Load(), admitted.Load(); e > 0 || a != int64(b.N) {
 				b.Fatalf("%d decisions: %d admitted, %d errors; want all admitted", b.N, a, e)
+			}
+			srv1, err := readServerStats(ctx, admin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sm := serverMetrics(srv0, srv1, b.N)
+			// The policy must make every implementation write its state on
+			// every decision, or the comparison of server time is not fair
+			// (at 1e9/s redis_rate's script skips its SET).
+			if sm["writes/op"] < 1 {
+				b.Fatalf("%d decisions wrote state %.3f times each (%v), want at least once", b.N, sm["writes/op"], sm)
+			}
+			for unit, v := range sm {
+				b.ReportMetric(v, unit)
 			}
 			if cpu > 0 {
 				b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")

@@ -15,6 +15,11 @@ import (
 // always.
 var Standard = Config{Rate: 1000, Burst: 100}
 
+// Flooded is the policy of the flooded-key workload: one request per 1,000
+// seconds, burst 1. The key spends its burst before the timer starts, so
+// every timed call must be denied.
+var Flooded = Config{Rate: 1e-3, Burst: 1}
+
 // HotKey is the key of the hot-key workloads.
 const HotKey = "203.0.113.7"
 
@@ -61,6 +66,7 @@ func Workloads() []Workload {
 	return []Workload{
 		{Name: "HotKeySerial", Doc: "one key, one goroutine: a client hammering (almost all denied)", Config: Standard, Prepare: prepareHotKey},
 		{Name: "HotKeyParallel", Doc: "one key, every core: a client hammering from many connections", Parallel: true, Config: Standard, Prepare: prepareHotKey},
+		{Name: "HotKeyFloodedParallel", Doc: "one key that spent its burst before the timer started, every core: a client flooding far over its rate, every call denied (checked)", Parallel: true, Config: Flooded, Prepare: prepareFlooded},
 		{Name: "ManyKeysParallel", Doc: "100,000 tracked keys, every core: normal traffic (almost all admitted)", Parallel: true, Config: Standard, Prepare: prepareManyKeys},
 		{Name: "NewKeyEveryCall", Doc: "every request from a new key, every core: a key spray", Parallel: true, Config: Standard, Prepare: prepareNewKeys},
 	}
@@ -112,6 +118,43 @@ func prepareHotKey(l Limiter, ops int) (func(Nexter), func(time.Duration) (Metri
 			return nil, fmt.Errorf("hot key: only %d admitted in %v: the clock is not moving", a, elapsed)
 		}
 		return Metrics{"admit/op": float64(a) / float64(ops)}, nil
+	}
+	return loop, check, nil
+}
+
+// prepareFlooded drains the hot key's burst before the timer starts; the
+// check fails unless every timed call was denied.
+func prepareFlooded(l Limiter, ops int) (func(Nexter), func(time.Duration) (Metrics, error), error) {
+	denied := false
+	for range 4*Flooded.Burst + 4 {
+		if !l.Allow(HotKey) {
+			denied = true
+			break
+		}
+	}
+	if !denied {
+		return nil, nil, fmt.Errorf("flooded key: %d requests in a row admitted with burst %d: the limiter is not limiting", 4*Flooded.Burst+4, Flooded.Burst)
+	}
+	var t tally
+	loop := func(pb Nexter) {
+		var a, d int64
+		for pb.Next() {
+			if l.Allow(HotKey) {
+				a++
+			} else {
+				d++
+			}
+		}
+		t.add(a, d)
+	}
+	check := func(time.Duration) (Metrics, error) {
+		if err := t.checkOps(ops); err != nil {
+			return nil, err
+		}
+		if a := t.allowed.Load(); a != 0 {
+			return nil, fmt.Errorf("flooded key: %d of %d calls admitted, want every call denied", a, ops)
+		}
+		return Metrics{"admit/op": 0}, nil
 	}
 	return loop, check, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/floodgate-go/floodgate/bench"
 )
@@ -208,6 +210,7 @@ func writeRedis(w writer, r *report) {
 		}
 		w("\n")
 	}
+	writeRedisServer(w, r)
 	for _, p := range bench.PacedScenarios() {
 		w("### %s\n\n%s.\n\n", p.Name, p.Doc)
 		w("| implementation | requests | admitted | max (Burst + Rate×T) | round trips per request | round trips per admitted |\n|---|---:|---:|---:|---:|---:|\n")
@@ -218,4 +221,61 @@ func writeRedis(w writer, r *report) {
 		}
 		w("\n")
 	}
+}
+
+// writeRedisServer is what redis-server spent per decision in the serial
+// and parallel benchmarks, from its own INFO, reset before each timed run.
+func writeRedisServer(w writer, r *report) {
+	s := r.Redis.step
+	w("### Redis server time\n\n")
+	w("What the redis-server spent on the decisions of RedisSerial and RedisParallel, from its own statistics: each timed run starts with `CONFIG RESETSTAT` and ends with `INFO cpu` and `INFO commandstats` on a separate connection (`redisstats_test.go`). ")
+	w("Server CPU is the change of used_cpu_user + used_cpu_sys per decision (parsing, networking and the scripts); writes are the calls of SET, INCR, INCRBY, EXPIRE and PEXPIRE per decision, which every implementation must make at least once per decision (checked: the policy, %s, is one at which every implementation writes its state). ", bench.RedisStandard)
+	w("Per command: calls per decision and the server's µs per call (usec_per_call); a command a script runs is listed too, and its time is also inside the script's. Medians over the rounds.\n\n")
+	w("| benchmark | implementation | server CPU µs/decision | ÷ floodgate | writes/decision | commands: calls/decision × µs/call |\n|---|---|---:|---:|---:|---|\n")
+	for _, b := range []string{"RedisSerial", "RedisParallel"} {
+		for _, im := range bench.RedisImpls() {
+			ratio := "1×"
+			if im.Name != reference {
+				ratio = "–"
+				if v, ok := s.ratio(b, im.Name, "srv-cpu-us/op"); ok {
+					ratio = fmtRatio(v)
+				}
+			}
+			w("| %s | %s | %s | %s | %s | %s |\n", b, im.Name, med(s, b, im.Name, "srv-cpu-us/op", "%.2f"), ratio,
+				med(s, b, im.Name, "writes/op", "%.2f"), commandCells(s, b, im.Name))
+		}
+	}
+	w("\n")
+}
+
+// commandCells lists the commands impl ran on b, e.g.
+// "evalsha 1.00 × 8.2 µs; set 1.00 × 1.1 µs".
+func commandCells(s step, b, impl string) string {
+	seen := map[string]bool{}
+	var names []string
+	for _, x := range s.Samples {
+		if x.Bench != b || x.Impl != impl {
+			continue
+		}
+		for unit := range x.Values {
+			if name, ok := strings.CutSuffix(unit, "-calls/op"); ok && !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, n := range names {
+		calls, _ := s.median(b, impl, n+"-calls/op")
+		if calls < 0.01 {
+			continue // connection setup and the like
+		}
+		us, _ := s.median(b, impl, n+"-us/call")
+		parts = append(parts, fmt.Sprintf("%s %.2f × %.2f µs", strings.ToUpper(n), calls, us))
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	return strings.Join(parts, "; ")
 }

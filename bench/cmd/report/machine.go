@@ -19,6 +19,7 @@ type machine struct {
 
 type report struct {
 	Plan        plan
+	BudgetSet   bool // the budget came from -budget
 	Command     string
 	Start       time.Time
 	Elapsed     time.Duration
@@ -28,6 +29,7 @@ type report struct {
 	Memory      step
 	Correctness correctness
 	Redis       redisStep
+	Profiles    []profile
 }
 
 func readMachine() machine {

@@ -4,8 +4,8 @@
 //
 // Run it from the bench directory:
 //
-//	go run ./cmd/report          # the published numbers (under 10 minutes on 2 cores)
-//	go run ./cmd/report -quick   # a rough pass in under a minute
+//	go run ./cmd/report          # the published numbers (under 14 minutes on 2 cores)
+//	go run ./cmd/report -quick   # a smoke run in about two minutes: the report's shape, not numbers to publish
 //	go run ./cmd/report -render results/report.json   # re-render saved numbers
 //
 // It builds the benchmark binary once, then runs each measurement in its own
@@ -41,20 +41,31 @@ type plan struct {
 	// length of one paced round-trip run.
 	RedisRounds int
 	RedisPeriod time.Duration
+	// ProfileTime is the -test.benchtime of a profiled benchmark.
+	ProfileTime string
 }
 
 var plans = map[string]plan{
-	"default": {Mode: "default", Budget: 9*time.Minute + 30*time.Second, Rounds: 5, BenchTime: "300ms",
+	"default": {Mode: "default", Budget: 14 * time.Minute, Rounds: 5, BenchTime: "300ms",
 		MemKeys: 1_000_000, MemCount: 3, SprayKeys: 10_000_000, Runs: 3, Contention: 1500 * time.Millisecond,
-		RedisRounds: 3, RedisPeriod: time.Second},
-	"quick": {Mode: "quick", Budget: 55 * time.Second, Rounds: 3, BenchTime: "30ms",
+		RedisRounds: 3, RedisPeriod: time.Second, ProfileTime: "2s"},
+	"quick": {Mode: "quick", Budget: 2 * time.Minute, Rounds: 3, BenchTime: "30ms",
 		MemKeys: 100_000, MemCount: 1, SprayKeys: 300_000, Runs: 1, Contention: 300 * time.Millisecond,
-		RedisRounds: 1, RedisPeriod: 200 * time.Millisecond},
+		RedisRounds: 1, RedisPeriod: 200 * time.Millisecond, ProfileTime: "200ms"},
+	// smoke is the plan of the report's own test (go test ./cmd/report):
+	// every step once, as small as the checks allow.
+	"smoke": {Mode: "smoke", Budget: 8 * time.Minute, Rounds: 1, BenchTime: "1x",
+		MemKeys: 10_000, MemCount: 1, SprayKeys: 10_000, Runs: 1, Contention: 50 * time.Millisecond,
+		RedisRounds: 1, RedisPeriod: 100 * time.Millisecond, ProfileTime: "200ms"},
 }
 
+// smokeRun reports whether p is a smoke run, whose numbers are not to be
+// published.
+func (p plan) smokeRun() bool { return p.Mode != "default" }
+
 func main() {
-	quick := flag.Bool("quick", false, "a rough pass in under a minute (fewer rounds, shorter runs, 300k-key spray)")
-	budget := flag.Duration("budget", 0, "total time budget (default 9m30s, or 55s with -quick); steps that do not fit are skipped and marked")
+	quick := flag.Bool("quick", false, "a smoke run in about two minutes (fewer rounds, shorter runs, 300k-key spray); its report says so at the top")
+	budget := flag.Duration("budget", 0, "total time budget (default 14m, or 2m with -quick); steps that do not fit are skipped and marked")
 	out := flag.String("o", "README.md", "the report to write (ratios.svg and results/ go beside it)")
 	from := flag.String("render", "", "measure nothing: render the report from this results/report.json of an earlier run")
 	flag.Parse()
@@ -72,13 +83,17 @@ func main() {
 	if *budget > 0 {
 		p.Budget = *budget
 	}
-	if err := run(p, *out); err != nil {
+	cmd := strings.TrimSpace("cd bench && go run ./cmd/report " + strings.Join(os.Args[1:], " "))
+	if err := run(p, *out, cmd, *budget > 0); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(p plan, out string) error {
+// run measures everything p says and writes the report to out. cmdline is
+// how the report was started, for its header; budgetSet says whether the
+// budget came from -budget.
+func run(p plan, out, cmdline string, budgetSet bool) error {
 	if err := checkBenchDir(); err != nil {
 		return err
 	}
@@ -96,8 +111,8 @@ func run(p plan, out string) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	r := &report{Plan: p, Start: start.UTC(), Machine: readMachine()}
-	r.Command = strings.TrimSpace("cd bench && go run ./cmd/report " + strings.Join(os.Args[1:], " "))
+	r := &report{Plan: p, Start: start.UTC(), Machine: readMachine(), BudgetSet: budgetSet}
+	r.Command = cmdline
 	bin := filepath.Join(tmp, "bench.test")
 	logf("building the benchmark binary")
 	if err := command(ctx, "go", "test", "-c", "-o", bin, ".").Run(); err != nil {
@@ -105,6 +120,7 @@ func run(p plan, out string) error {
 	}
 	runner := &runner{bin: bin, raw: &strings.Builder{}}
 	r.Speed = runner.speed(ctx, p)
+	r.Profiles = runner.profiles(ctx, p, tmp)
 	if r.Redis, err = runner.redis(ctx, p); err != nil {
 		return err
 	}

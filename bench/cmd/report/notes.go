@@ -8,61 +8,9 @@ import (
 	"github.com/floodgate-go/floodgate/bench"
 )
 
-// explanations says why a peer can be faster or smaller than floodgate,
-// keyed by "workload/implementation", or "workload/*" for any
-// implementation. They are written from profiles and from the peers' code; the
-// report prints the ones that apply to the numbers it measured, and flags
-// any loss it has no explanation for.
-var explanations = map[string]string{
-	// Per decision, floodgate does work the bool-returning peers skip.
-	"HotKeySerial/*": "On one key every implementation is a map lookup, a clock read and a small locked update, so the figures are close and the CPU-time ratio is the fairer one on this loaded machine. " +
-		"In a CPU profile of this benchmark (2 s) the clock read is 17% of floodgate's CPU, the sync.Map lookup 24% and the locked bucket update 26%; " +
-		"what a bool-returning limiter skips is the whole Decision (Remaining, RetryAfter, ResetAfter: float divisions in policyMath.take, 12%) " +
-		"that the middleware needs for its RateLimit and Retry-After headers. Counting the decision in Stats costs about 1%.",
-	"HotKeySerial/sethvargo": "sethvargo's fixed window is an integer division and a decrement, with no float refill; " +
-		"it is also not the policy: it admits up to 2×Burst around a window boundary (see the correctness table). " +
-		"floodgate also computes the full Decision for the headers (policyMath.take, 12% of its CPU in a profile).",
-	"HotKeyParallel/*": "Every implementation serialises on one lock here (the key's bucket, or a store-wide mutex), so all of them run at about one decision at a time; " +
-		"the spread between rounds on this shared machine is as large as the differences (the min–max ranges overlap), and CPU time per decision is shown in parentheses for comparison.",
-	"ManyKeysParallel/*": "With 100,000 keys each lookup misses the CPU cache. floodgate keeps its buckets in a sync.Map (a hash trie: a lookup walks " +
-		"several 16-way nodes, each a dependent memory load), and the hash-trie Load is 40% of floodgate's CPU in a profile of this benchmark (2 s); " +
-		"a built-in Go map (echo, sethvargo, map+Mutex) finds the entry in one or two loads, and on 2 cores its single lock costs little. " +
-		"The sync.Map baseline walks the same trie. Counting the decision in Stats is about 2% of floodgate's CPU here.",
-	"ManyKeysParallel/sync.Map": "The sync.Map baseline walks the same hash trie as floodgate (the trie Load is 40% of floodgate's CPU in a profile of this benchmark), so the lookups cost the same; " +
-		"per decision floodgate also fills the whole Decision for the headers (policyMath.take, 6% of its CPU), counts it in the bucket and checks the bucket's retire state. " +
-		"Both sides' min–max ranges over the rounds are wide and overlap on this shared machine (see the table).",
-	"NewKeyEveryCall/*": "A new key costs floodgate more than an insert into a plain map: an atomic add on the single counter that enforces the exact key cap (shared by both cores), " +
-		"the key copied into a 16-byte array boxed in an interface, a 32-byte bucket (which also holds its Stats counts), a sync.Map insert (an entry node and trie nodes) and the pending-bucket handshake with the overflow bucket " +
-		"(limiter/overflow.go); see B/op and allocs/op. This is the price of the cap: floodgate's memory stops growing at MaxKeys (see the spray), the unbounded peers' does not.",
-	"NewKeyEveryCall/httprate": "httprate stores no key and no per-key object: it adds a 64-bit hash of the key to a map[uint64]int, " +
-		"so two clients whose keys collide share a counter, and it forgets everything older than two windows.",
-	"BytesPerKey/*": "floodgate's bucket is 32 bytes with its Stats counts (rate.Limiter's is 80) and a short key 16 bytes (a fixed array boxed in an interface), but its table is a sync.Map: every key costs an entry node " +
-		"and a share of the hash trie's 16-way nodes, about 100 bytes together besides the bucket and the key, " +
-		"where a built-in Go map costs one slot plus growth slack. The sync.Map baseline has the same table with 80-byte rate.Limiter buckets and pays the same overhead.",
-	"HTTPAllowed/echo": "Echo's RateLimiter sets no response header on an admitted request; floodgate's middlewares write the RateLimit-Policy and RateLimit fields on every response, " +
-		"and the RateLimit value changes with every request (its r= is the remaining count), so it is formatted each time: in a CPU profile of this benchmark (2 cores, -benchtime 3s) " +
-		"Gate's header writing (fields.set) is 28% of nethttpmw's CPU and 21% of echomw's; " +
-		"its one allocation per request (the array behind the response's own header values, which also holds the formatted value's bytes) is floodgate's only one on this path. " +
-		"Echo's router wraps every middleware in a new closure on every request, which is echo's one allocation and echomw's second. On the denied path, where the headers are cached, floodgate's middlewares lead.",
-	"HTTPAllowed/*": "floodgate's middlewares write the RateLimit-Policy and RateLimit fields on every response, and on this path the RateLimit value (its remaining count) changes with every request, " +
-		"so it is formatted each time (fields.set: 21–28% of the middleware's CPU in a profile of this benchmark, and its one allocation per request: the array behind the response's own header values).",
-	"HTTPDenied/echo": "Both middlewares return a 429 *echo.HTTPError, which Echo's DefaultHTTPErrorHandler renders as JSON ({\"message\": …}, encoding/json over a map): " +
-		"in a memory profile of this benchmark that handler accounts for 68% of all bytes allocated, so both spend most of their overhead in Echo itself.",
-	"RedisSerial/*": "Each decision is one round trip to a redis-server on the same 2 cores, so the figures are mostly the round trip. " +
-		"floodgate's Lua script does more per call: INFO commandstats over 5,000 serial decisions shows 8.2 µs of server time per EVALSHA for floodgate, 4.7 µs for redis_rate and 3.6 µs for ulule; " +
-		"it reads TIME, GETs the bucket, and SETs it back as two 17-digit floats formatted with string.format (level and time, so that the Decision has exact Remaining, RetryAfter and ResetAfter, and prefetch leases a Hold), with an expiry. " +
-		"Client side, floodgate spends about 10% more CPU per decision than ulule (29.7 vs 26.6 µs CPU per decision in a profile; both are about 60% syscalls): " +
-		"a context with the store timeout and the breaker and deny-cache bookkeeping around the call (761 vs 454 B/op). ulule's fixed window is an INCR with an expiry and no clock read.",
-	"RedisParallel/*": "As for RedisSerial: one round trip per decision to a redis-server that shares the 2 cores, and floodgate's script takes about twice the server time of the peers' (8.2 µs per EVALSHA against 4.7 µs for redis_rate and 3.6 µs for ulule in INFO commandstats), " +
-		"which counts more when many requests wait on one single-threaded server. The gap closes where it matters: floodgate answers a flooding client from its deny cache and a hot key from prefetch leases, with far fewer round trips (the paced tables).",
-	"BytesPerKey/httprate": "httprate keeps no key and no per-key object: a map[uint64]int entry per key (a 64-bit xxh3 hash, so colliding keys share a counter) " +
-		"in each of its two windows.",
-	"BytesPerKey/sethvargo": "sethvargo's fixed-window bucket (64 bytes) sits in a built-in Go map. floodgate's 32-byte bucket and 16-byte key sit in a sync.Map, whose entry node and " +
-		"hash-trie nodes cost about 100 bytes per key.",
-}
-
-// overExplanations says why an implementation over-admits in a correctness
-// scenario, keyed by "scenario/implementation"; written from the peers' code.
+// overExplanations says how an implementation's code lets it over-admit in
+// a correctness scenario, keyed by "scenario/implementation". The report
+// prints one only beside an over-admission this run measured.
 var overExplanations = map[string]string{
 	"contention/map+Mutex": "The baseline calls rate.Limiter.Allow, which reads the clock before taking the limiter's lock. " +
 		"When two calls reach the lock in the other order, rate.Limiter moves its last-update time backwards and the next call counts that refill a second time. " +
@@ -71,13 +19,17 @@ var overExplanations = map[string]string{
 		"echo uses rate.Limiter too but reads the clock under its store-wide mutex, so its time only moves forward.",
 	"cleanup/echo": "echo deletes a key that has not been seen for ExpiresIn, whatever its bucket holds: the drained client comes back to a new, full bucket.",
 	"cleanup/sethvargo": "sethvargo deletes a key idle for SweepMinTTL, whatever its window holds. Its documentation asks for SweepMinTTL at least as long as the interval " +
-		"(10 ms here is shorter than the 2 s window) but does not enforce it; with its defaults (12 h) it does not over-admit here.",
+		"(10 ms here is shorter than the 2 s window) but does not enforce it.",
 	"cleanup, defaults/echo": "With echo's default ExpiresIn of 3 minutes, any policy whose bucket takes longer than that to refill (here 100 per hour) lets a drained client that stays away for a few minutes (here 4) spend a whole new burst: the key is deleted once it has not been seen for 3 minutes, on the next cleanup another client's request triggers.",
 	"key spray/throttled": "throttled's memstore is an LRU of maxKeys: the spray evicts the drained client, which then starts over with a full burst. " +
 		"floodgate never evicts a bucket that is not full; new keys over the cap share the overflow bucket instead.",
 }
 
-// writeNotLeading lists every table cell where floodgate does not lead.
+// writeNotLeading lists every table cell where floodgate does not lead a
+// peer, with what this run measured about it: the CPU-time ratio, whether
+// the rounds' ranges overlap, and floodgate's largest functions in this
+// run's profile of that workload. The floor is left out: it is the
+// baseline floodgate is measured against, shown in the headline.
 func writeNotLeading(w writer, r *report) {
 	type loss struct {
 		what, impl, unit string
@@ -86,7 +38,7 @@ func writeNotLeading(w writer, r *report) {
 	var losses []loss
 	check := func(s step, b, unit string) {
 		for _, im := range bench.Impls() {
-			if im.Name == reference {
+			if im.Name == reference || im.Name == floor {
 				continue
 			}
 			if ratio, ok := s.ratio(b, benchName(im), unit); ok && ratio < 1 {
@@ -117,20 +69,19 @@ func writeNotLeading(w writer, r *report) {
 				losses = append(losses, loss{b, im.Name, "ns/op", ratio})
 			}
 		}
+		for _, im := range bench.RedisImpls() {
+			if ratio, ok := r.Redis.ratio(b, im.Name, "srv-cpu-us/op"); ok && im.Name != reference && ratio < 1 {
+				losses = append(losses, loss{b, im.Name, "srv-cpu-us/op", ratio})
+			}
+		}
 	}
 	w("## Where floodgate does not lead\n\n")
+	w("Every cell of this run's tables where a peer or the sync.Map or map+Mutex baseline beat floodgate, with what the run measured about it; the floor, the baseline floodgate is measured against, is in the [headline](#headline).\n\n")
 	if len(losses) == 0 {
-		w("Nowhere in this run: floodgate is at least as fast as every peer and baseline on every workload, and at least as small per key.\n\n")
+		w("Nowhere in this run: floodgate is at least as fast as every peer and baseline on every workload, at least as small per key, and uses no more Redis CPU per decision.\n\n")
 	}
 	for _, l := range losses {
-		why, ok := explanations[l.what+"/"+l.impl]
-		if !ok {
-			why, ok = explanations[l.what+"/*"]
-		}
-		if !ok {
-			why = "(no explanation recorded for this case)"
-		}
-		w("- **%s, %s**: %s of %s%s. %s\n", l.what, l.impl, fmtRatio(l.ratio), whose(l.what, l.impl, l.unit), qualify(r, l.what, l.impl, l.unit), why)
+		w("- **%s, %s**: %s of %s%s.%s\n", l.what, l.impl, fmtRatio(l.ratio), whose(l.what, l.impl, l.unit), qualify(r, l.what, l.impl, l.unit), lossProfile(r, l.what, l.impl))
 	}
 	for _, p := range bench.PacedScenarios() {
 		for _, im := range bench.RedisImpls() {
@@ -142,11 +93,30 @@ func writeNotLeading(w writer, r *report) {
 		}
 	}
 	for _, s := range bench.Scenarios() {
-		if run, _, ok := r.Correctness.worst(s.Name, reference); ok && run.Admitted > run.Max {
-			w("- **correctness, %s**: floodgate admitted %d, over the maximum of %d. This is a bug.\n", s.Name, run.Admitted, run.Max)
+		for _, name := range []string{reference, floor} {
+			if run, _, ok := r.Correctness.worst(s.Name, name); ok && run.Admitted > run.Max {
+				w("- **correctness, %s**: %s admitted %d, over the maximum of %d. This is a bug.\n", s.Name, name, run.Admitted, run.Max)
+			}
 		}
 	}
 	w("\n")
+}
+
+// lossProfile points a loss to this run's profile of floodgate's side of
+// the workload, naming its three largest functions.
+func lossProfile(r *report, b, impl string) string {
+	ref := reference
+	if im, ok := bench.LookupHTTP(impl); ok {
+		ref = httpRef(im)
+	}
+	if strings.HasPrefix(b, "Redis") {
+		b = "RedisSerial"
+	}
+	p, ok := r.profileOf(b, ref)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" Largest in [%s's profile of %s](#%s): %s.", ref, b, profileAnchor(b, ref), p.topShare(3))
 }
 
 // qualify qualifies a loss: the CPU-time ratio of a speed benchmark, and
@@ -165,6 +135,10 @@ func qualify(r *report, b, impl, unit string) string {
 	}
 	var parts []string
 	switch unit {
+	case "srv-cpu-us/op":
+		fv, _ := s.median(b, ref, unit)
+		pv, _ := s.median(b, impl, unit)
+		parts = append(parts, fmt.Sprintf("%.1f µs of redis-server CPU per decision against floodgate's %.1f µs", pv, fv))
 	case "ns/op":
 		if cr, ok := s.ratio(b, impl, "cpu-ns/op"); ok {
 			parts = append(parts, fmt.Sprintf("CPU time per decision %s", fmtRatio(cr)))
@@ -202,6 +176,9 @@ func whose(b, impl, unit string) string {
 			return ref + "'s CPU-time overhead over the bare handler (its wall-time overhead is lower than this peer's: see the HTTP table)"
 		}
 		return ref + "'s middleware overhead (ns per request over the bare handler)"
+	}
+	if unit == "srv-cpu-us/op" {
+		return "floodgate's redis-server CPU time per decision (INFO cpu)"
 	}
 	return "floodgate's " + unit
 }

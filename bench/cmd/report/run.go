@@ -44,7 +44,8 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// bench runs the benchmark binary with args and returns its parsed samples.
+// bench runs the benchmark binary with args and returns its parsed samples,
+// and keeps their lines for raw.txt unless round is negative.
 func (r *runner) bench(ctx context.Context, env []string, round int, args ...string) ([]sample, error) {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.bin, append([]string{"-test.run=^$", "-test.benchmem"}, args...)...)
@@ -53,7 +54,7 @@ func (r *runner) bench(ctx context.Context, env []string, round int, args ...str
 	err := cmd.Run()
 	samples := parse(out.String(), round)
 	for _, line := range strings.Split(out.String(), "\n") {
-		if strings.HasPrefix(line, "Benchmark") {
+		if round >= 0 && strings.HasPrefix(line, "Benchmark") {
 			r.raw.WriteString(line + "\n")
 		}
 	}

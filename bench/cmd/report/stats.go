@@ -8,6 +8,9 @@ import (
 
 const reference = "floodgate"
 
+// floor is the exact lock-free baseline, bench.floorImpl.
+const floor = "floor"
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
