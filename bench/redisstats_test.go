@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -117,4 +119,33 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+func TestServerMetrics(t *testing.T) {
+	before, err := parseInfo("# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.000000\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := parseInfo("# CPU\r\nused_cpu_sys:1.510000\r\nused_cpu_user:2.010000\r\n# Commandstats\r\n" +
+		"cmdstat_evalsha:calls=1000,usec=8200,usec_per_call=8.20,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_set:calls=1000,usec=1100,usec_per_call=1.10,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_pexpire:calls=500,usec=500,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_info:calls=1,usec=50,usec_per_call=50.00,rejected_calls=0,failed_calls=0\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := serverMetrics(before, after, 1000)
+	for unit, want := range map[string]float64{
+		"srv-cpu-us/op": 20, "writes/op": 1.5, "evalsha-calls/op": 1, "evalsha-us/call": 8.2, "set-us/call": 1.1, "pexpire-calls/op": 0.5,
+	} {
+		if got := m[unit]; math.Abs(got-want) > 1e-6 {
+			t.Errorf("%s = %v, want %v (all: %v)", unit, got, want, m)
+		}
+	}
+	if _, ok := m["info-calls/op"]; ok {
+		t.Errorf("the stats' own INFO is counted: %v", m)
+	}
+	if _, err := parseInfo("cmdstat_get:calls=1,usec=1\r\n"); err == nil {
+		t.Error("parseInfo without INFO cpu: no error")
+	}
 }

@@ -56,7 +56,7 @@ var plans = map[string]plan{
 	// every step once, as small as the checks allow.
 	"smoke": {Mode: "smoke", Budget: 8 * time.Minute, Rounds: 1, BenchTime: "1x",
 		MemKeys: 10_000, MemCount: 1, SprayKeys: 10_000, Runs: 1, Contention: 50 * time.Millisecond,
-		RedisRounds: 1, RedisPeriod: 100 * time.Millisecond, ProfileTime: "200ms"},
+		RedisRounds: 1, RedisPeriod: 300 * time.Millisecond, ProfileTime: "200ms"},
 }
 
 // smokeRun reports whether p is a smoke run, whose numbers are not to be

@@ -172,7 +172,7 @@ func writeProfiles(w writer, r *report) {
 			w("_%s_\n\n", oneLine(p.Err))
 			continue
 		}
-		w("%s\n\n| function | flat | cum |\n|---|---:|---:|\n", p.Total)
+		w("%s%s\n\n| function | flat | cum |\n|---|---:|---:|\n", p.Total, sampleNote(p.Total))
 		for _, l := range p.Top {
 			w("| `%s` | %.1f%% | %.1f%% |\n", l.Func, l.Flat, l.Cum)
 		}
@@ -181,3 +181,22 @@ func writeProfiles(w writer, r *report) {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// sampleNote counts the samples behind a profile's shares from pprof's
+// "Total samples = 30ms" (runtime/pprof samples at 100 Hz), and says when
+// they are too few for the shares to mean much.
+func sampleNote(total string) string {
+	_, after, ok := strings.Cut(total, "Total samples = ")
+	if !ok {
+		return ""
+	}
+	d, err := time.ParseDuration(strings.Fields(after)[0])
+	if err != nil {
+		return ""
+	}
+	n := int(d / (10 * time.Millisecond))
+	if n < 100 {
+		return fmt.Sprintf(": %d samples at 100 Hz, too few for the shares below to be more than rough", n)
+	}
+	return fmt.Sprintf(": %d samples at 100 Hz", n)
+}

@@ -152,3 +152,15 @@ Showing nodes accounting for 1.8s, 89.11% of 2.02s total
 		t.Fatal("parseTop of a profile without samples: no error")
 	}
 }
+
+func TestSampleNote(t *testing.T) {
+	for total, want := range map[string]string{
+		"Duration: 379.84ms, Total samples = 30ms ( 7.90%)": ": 3 samples at 100 Hz, too few for the shares below to be more than rough",
+		"Duration: 2.1s, Total samples = 3.9s (185%)":       ": 390 samples at 100 Hz",
+		"": "",
+	} {
+		if got := sampleNote(total); got != want {
+			t.Errorf("sampleNote(%q) = %q, want %q", total, got, want)
+		}
+	}
+}
