@@ -49,7 +49,7 @@ var plans = map[string]plan{
 	"default": {Mode: "default", Budget: 14 * time.Minute, Rounds: 5, BenchTime: "300ms",
 		MemKeys: 1_000_000, MemCount: 3, SprayKeys: 10_000_000, Runs: 3, Contention: 1500 * time.Millisecond,
 		RedisRounds: 3, RedisPeriod: time.Second, ProfileTime: "2s"},
-	"quick": {Mode: "quick", Budget: 2 * time.Minute, Rounds: 3, BenchTime: "30ms",
+	"quick": {Mode: "quick", Budget: 3 * time.Minute, Rounds: 3, BenchTime: "30ms",
 		MemKeys: 100_000, MemCount: 1, SprayKeys: 300_000, Runs: 1, Contention: 300 * time.Millisecond,
 		RedisRounds: 1, RedisPeriod: 200 * time.Millisecond, ProfileTime: "200ms"},
 	// smoke is the plan of the report's own test (go test ./cmd/report):
@@ -64,8 +64,8 @@ var plans = map[string]plan{
 func (p plan) smokeRun() bool { return p.Mode != "default" }
 
 func main() {
-	quick := flag.Bool("quick", false, "a smoke run in about two minutes (fewer rounds, shorter runs, 300k-key spray); its report says so at the top")
-	budget := flag.Duration("budget", 0, "total time budget (default 14m, or 2m with -quick); steps that do not fit are skipped and marked")
+	quick := flag.Bool("quick", false, "a smoke run in about two minutes (fewer rounds, shorter runs, 300k-key spray; budget 3m); its report says so at the top")
+	budget := flag.Duration("budget", 0, "total time budget (default 14m, or 3m with -quick); steps that do not fit are skipped and marked")
 	out := flag.String("o", "README.md", "the report to write (ratios.svg and results/ go beside it)")
 	from := flag.String("render", "", "measure nothing: render the report from this results/report.json of an earlier run")
 	flag.Parse()

@@ -45,10 +45,10 @@ func renderHeadline(r *report) string {
 
 func writeHowTo(w writer) {
 	w("\n## Running it\n\n")
-	w("- `cd bench && go test ./...`: a smoke run of every adapter (limiters, HTTP middlewares, Redis) through every workload, memory measurement and correctness scenario, at small sizes, with the same checks (seconds; the Redis part starts its own redis-server and is skipped with a message when redis-server is not on PATH, unless FLOODGATE_REQUIRE_REDIS=1).\n")
+	w("- `cd bench && go test ./...`: a smoke run of every adapter (limiters, HTTP middlewares, Redis) through every workload, memory measurement and correctness scenario, at small sizes, with the same checks (the Redis part starts its own redis-server and is skipped with a message when redis-server is not on PATH, unless FLOODGATE_REQUIRE_REDIS=1), and `cmd/report`'s TestReportSmoke runs this whole report in a smoke plan into a temporary directory (a minute or two; `-short` skips it).\n")
 	w("- `cd bench && go test -run '^$' -bench 'HTTP' -benchmem`: the HTTP middleware benchmarks; `-bench 'Redis(Serial|Parallel)' -benchmem` and `-bench 'Redis(Flood|HotKey)' -benchtime 1x` (flag `-redis.period`) for Redis.\n")
 	w("- `cd bench && go test -run '^$' -bench 'HotKey|ManyKeys|NewKey' -benchmem`: the speed benchmarks alone (`-timed.cpuprofile file` with one benchmark profiles its timed part); `-bench BytesPerKey -benchtime 1x` and `-bench SprayMemory -benchtime 1x` (flags `-memkeys`, `-spraykeys`) for memory.\n")
-	w("- `cd bench && go run ./cmd/report` writes this file, `ratios.svg` and `results/` (`-quick` for a smoke run that says so at its top, `-render results/report.json` to re-render saved measurements). `go test ./cmd/report` runs the whole report in a smoke plan into a temporary directory.\n")
+	w("- `cd bench && go run ./cmd/report` writes this file, `ratios.svg` and `results/` (`-quick` for a smoke run that says so at its top, `-render results/report.json` to re-render saved measurements).\n")
 	w("- Adding an implementation is one adapter file (an `Impl` with a `New(Config) (Limiter, error)`) and a line in `Impls()`.\n")
 }
 
