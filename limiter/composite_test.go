@@ -67,23 +67,25 @@ func TestAllowAllReportsTheLargestRetryAfter(t *testing.T) {
 	})
 }
 
-// The overflow bucket gets its tokens back too.
-func TestAllowAllRefundsTheOverflowBucket(t *testing.T) {
+// The cells give nothing back (a cell another key may have been decided on
+// cannot be lowered, see overflow.go): a request AllowAll denied elsewhere
+// still counts against an untracked key, which is conservative, and only
+// for that key.
+func TestAllowAllOnCellsGivesNothingBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		capped := mustNew(t, PerMinute(3), WithMaxKeys(1))
+		capped := mustNew(t, PerMinute(3), WithMaxKeys(1), withCells(1<<16, 2))
 		capped.Allow(ctx, "tracked")
 		drained := mustNew(t, PerMinute(1))
 		drained.Allow(ctx, "k")
-		for range 5 {
-			d, _ := AllowAll(ctx, Limit{Name: "capped", Limiter: capped, Key: "untracked"}, Limit{Name: "drained", Limiter: drained, Key: "k"})
-			if d.Allowed {
-				t.Fatal("admitted past a drained limit")
-			}
+		d, _ := AllowAll(ctx, Limit{Name: "capped", Limiter: capped, Key: "untracked"}, Limit{Name: "drained", Limiter: drained, Key: "k"})
+		if d.Allowed {
+			t.Fatal("admitted past a drained limit")
 		}
-		for i := range 3 {
-			if d, _ := capped.Allow(ctx, "untracked"); !d.Allowed {
-				t.Fatalf("overflow request %d denied: the composite denials burned overflow tokens", i)
-			}
+		if d, _ := capped.Peek(ctx, "untracked", 1); d.Remaining != 1 {
+			t.Fatalf("untracked key after a denied AllowAll: %+v, want Remaining 1 (the cells kept the token)", d)
+		}
+		if d, _ := capped.Peek(ctx, "other", 3); !d.Allowed {
+			t.Fatalf("another untracked key: %+v, want its full Burst", d)
 		}
 	})
 }

@@ -55,7 +55,7 @@ type Limiter struct {
 	epoch    time.Time                  // the clock is nanoseconds since epoch, read monotonically
 
 	table   table
-	over    overflow
+	cells   cells            // the state of keys the table does not hold (overflow.go, cells.go)
 	events  events           // rate.Limiter's lastEvent, for buckets WaitN reserved ahead on (wait.go)
 	sweeper *sweeper.Sweeper // nil for rate.Inf
 	helped  atomic.Uint64    // retired buckets deleted by requests (revive, makeRoom), not the sweeper
@@ -94,7 +94,7 @@ func New(p Policy, opts ...Option) (*Limiter, error) {
 	}
 	l.pm.Store(newPolicyMath(p))
 	l.table.max = int64(c.maxKeys)
-	l.over.tokens = float64(p.Burst)
+	l.cells = newCells(c.cellCount(), c.cellRows)
 	if !l.inf {
 		l.sweeper = sweeper.Start(&l.table, l.retire, c.sweepInterval)
 	}
@@ -153,7 +153,7 @@ func (l *Limiter) setPolicy(p Policy) {
 		b.adopt(old, m, since)
 		return true
 	})
-	l.over.adopt(old, m, since)
+	l.cells.adopt(old, m, since)
 	if l.remote != nil {
 		l.remote.setPolicy(m)
 	}
@@ -228,7 +228,7 @@ func (l *Limiter) allowN(ctx context.Context, key string, n int) (Decision, erro
 }
 
 // A grant records where a request's tokens came from, so that they can be
-// given back (AllowAll, Wait): the key's bucket, the overflow bucket, or
+// given back (AllowAll, Wait): the key's bucket, the cells, or
 // with a Store, a prefetched lease, the Store itself or the fail-open
 // buckets. The zero grant holds nothing (rate.Inf, a denial).
 type grant struct {
@@ -267,11 +267,10 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		if !found {
 			if !l.table.reserve() && !l.makeRoom(m) {
 				l.sweeper.Kick()
-				d, wait, at, level, o := l.fromOverflow(m, key, n, maxWait)
+				d, wait, at, o := l.fromCells(m, key, n, maxWait)
 				switch o {
 				case decided:
-					l.stats.count(0, d.Allowed, true)
-					return d, wait, grant{over: true, m: m, at: at + int64(wait), full: m.fullAt(level, at)}, true
+					return d, wait, grant{over: true, m: m, at: at + int64(wait)}, true
 				case stale:
 					return d, 0, grant{}, false
 				}
@@ -279,7 +278,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 			}
 			var stored bool
 			if b, stored = l.table.store(ownKey(makeKey(key)), &bucket{last: pending}); stored {
-				l.settle(m, b)
+				l.settle(m, key, b)
 			}
 		}
 		// Take from the bucket in the table (found, ours, or one stored
@@ -311,11 +310,8 @@ func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
 		for g.b.cancel(l.pm.Load(), g.m, n, g.at, g.full, l.now(), &l.events) == stale {
 			l.awaitPolicy()
 		}
-	case g.over:
-		for l.over.cancel(l.pm.Load(), g.m, n, g.at, g.full, l.now()) == stale {
-			l.awaitPolicy()
-		}
 	}
+	// g.over: the cells give nothing back (see overflow.go).
 }
 
 func (l *Limiter) check(ctx context.Context, m *policyMath, n int) error {
@@ -339,7 +335,7 @@ func (l *Limiter) revive(m *policyMath, key string, b *bucket) {
 	isRetired := b.last == retired
 	b.mu.Unlock()
 	if !isRetired {
-		l.settle(m, b)
+		l.settle(m, key, b)
 		return
 	}
 	if l.table.CompareAndDelete(makeKey(key), b) {

@@ -8,7 +8,10 @@ import (
 )
 
 const (
-	defaultMaxKeys       = 1 << 20
+	defaultMaxKeys       = 1 << 17
+	cellsPerKey          = 128     // cells per key of WithMaxKeys: 1 KiB beside a ~154-byte bucket
+	maxCells             = 1 << 24 // 128 MiB: the cells of the default table, and the most any table gets
+	defaultCellRows      = 2       // cells per key (see cells_measure_test.go for the choice)
 	defaultSweepInterval = 30 * time.Second
 	minSweepInterval     = time.Millisecond
 )
@@ -21,13 +24,24 @@ type Option func(*config) error
 
 type config struct {
 	maxKeys       int
+	cells         int // cells in all; 0: cellCount's default (tests set it to force collisions)
+	cellRows      int // cells per key
 	sweepInterval time.Duration
 	observe       func(context.Context, Event)
 	remote        remoteConfig // store.go
 }
 
 func defaultConfig() config {
-	return config{maxKeys: defaultMaxKeys, sweepInterval: defaultSweepInterval}
+	return config{maxKeys: defaultMaxKeys, cellRows: defaultCellRows, sweepInterval: defaultSweepInterval}
+}
+
+// cellCount is how many cells a Limiter with c gets: cellsPerKey for each
+// key of the table's cap, at most maxCells.
+func (c *config) cellCount() int {
+	if c.cells > 0 {
+		return c.cells
+	}
+	return min(c.maxKeys, maxCells/cellsPerKey) * cellsPerKey
 }
 
 // WithMaxKeys caps the number of keys tracked at once at n (default 2^20:

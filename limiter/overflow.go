@@ -1,117 +1,109 @@
 package limiter
 
-import (
-	"sync"
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // When the table is full, a request for a new key first looks for a bucket
-// it can retire in place (makeRoom). Only when there is none, a key that is
-// not tracked is served by one bucket shared by every such key: the
-// overflow bucket, with the limiter's own Policy. Tracked keys keep their
-// own buckets. Under a key spray, new clients therefore share one client's
-// worth of capacity until the sweeper frees room; nobody is unlimited.
+// it can retire in place (makeRoom). Only when there is none, the key is
+// served by the cells (cells.go): a fixed array of 8-byte GCRA states, of
+// which each key maps to a few, chosen by a hash with a per-process random
+// seed. Tracked keys keep their own buckets and rate.Limiter's exact
+// decisions; a key served by the cells is decided conservatively, never
+// admitted where its own bucket would deny it, and denied only where it,
+// or the keys that share its cells, have spent.
 //
-// A key can move from the overflow bucket to a bucket of its own when room
-// frees up. A naive move would hand it a full bucket right after it had
-// spent tokens from the overflow bucket, letting it exceed Burst + Rate×T.
-// So a new bucket starts at min(Burst, overflow level) whenever the overflow
-// bucket has been used since it was last full. Seen from one key, its
-// buckets then form a single token bucket whose level only ever jumps down
-// (to the overflow level, which reflects everyone's spending) or, when the
-// overflow bucket is full, to full from full: its admissions stay within
-// Burst + Rate×T.
+// The invariant: a cell is never less restrictive than any key that maps to
+// it. A key's state is the least restrictive of its cells (the earliest
+// TAT); an admission raises each of them to at least the key's new TAT
+// (count-min with conservative update); conversions round towards
+// restrictive (policyMath.cellTAT). So the state a key is decided on is
+// always at least as restrictive as its own bucket's would be, and each key
+// stays within Burst + Rate×T whether it is in the table, in the cells, or
+// moving between them:
 //
-// The protocol that makes the level handover race-free:
+//   - cells → table: a new bucket starts at the level of its key's cells
+//     (settle), not full. Seen from one key, the level only ever jumps down
+//     (to a state others' spending may have lowered) or stays.
+//   - table → cells: only a bucket that has refilled to Burst leaves the
+//     table (the sweeper, makeRoom; Reset forgets on purpose). A full bucket
+//     is a TAT in the past: its cells, whatever they hold, are at least as
+//     restrictive, so nothing needs writing. Buckets that hold spending are
+//     not evicted into the cells: under a spray that would hand the table
+//     to the sprayer and move every tracked client from exact decisions to
+//     shared ones.
 //
-//   - A new bucket is published in the table as pending. Nobody takes from a
-//     pending bucket; whoever finds it (its creator or a concurrent request)
-//     first settles it, then takes.
-//   - The overflow path holds over.mu, sets over.dirty, and only then checks
-//     whether its key is in the table; if it is, it uses that bucket instead.
-//   - Settling reads over.dirty after the bucket was published. If it is
-//     clear, the bucket starts full. If it is set, settling takes over.mu and
-//     starts the bucket at the overflow level; if that level is full, it
-//     clears dirty.
+// The handover is race-free because a key's cell decisions and the settling
+// of its new bucket hold the same lock, the key's stripe, and because a
+// cell decision looks the key up in the table under that lock: either the
+// decision comes first and settling reads its raise, or settling comes
+// first and the decision, finding the bucket published, defers to it. The
+// one read outside the lock is settle's check that the cells exist at all
+// (the fast path of a new key before any spray): a cell decision publishes
+// the array before looking the key up, settle reads it after publishing
+// the bucket, and Go's atomics and sync.Map are sequentially consistent, so
+// at least one side sees the other (the store-buffer, or Dekker, pattern).
 //
-// Publishing then reading dirty, against setting dirty then reading the
-// table, is the store-buffer (Dekker) pattern; Go's atomics and sync.Map are
-// sequentially consistent, so at least one side sees the other. Either the
-// overflow path sees the bucket and uses it, or settling sees dirty and
-// waits on over.mu for that path to finish, so its spending is in the level.
+// Undoing an admission made by the cells (a WaitN cancelled, an AllowAll
+// denied elsewhere) gives nothing back: once a key has raised a cell,
+// another key that maps to it may have been decided on the raised value
+// and its own bucket may count on it, so lowering the cell could make it
+// less restrictive than that key. Reset cannot clear a key's cells for the
+// same reason. Both are conservative: never admitting more than the exact
+// bucket, at worst denying a little more.
 //
-// The overflow bucket is a bucket like the others (tokens and last, always
-// a time), with rate.Limiter's lastEvent in its own fields.
-type overflow struct {
-	mu        sync.Mutex
-	tokens    float64
-	last      int64
-	lastEvent int64       // the latest reservation's time-to-act, if reservedAhead
-	ahead     bool        // a WaitN has reserved ahead on the overflow bucket
-	dirty     atomic.Bool // set under mu before each use; cleared under mu only when full
-}
+// The cells are never swept: they are a fixed array, allocated when the
+// table first fills, and a cell whose TAT has passed is full.
 
-// fromOverflow serves key from the overflow bucket: the decision, the wait,
-// and the bucket time it was decided at. The outcome is gone if key is in
+// fromCells decides a request of cost n for key, which found the table
+// full, on its cells, reserving up to maxWait ahead: the decision, the
+// wait, and the time it was decided at. The outcome is gone if key is in
 // the table after all, stale if m is; the caller then starts over.
-func (l *Limiter) fromOverflow(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, int64, float64, outcome) {
-	o := &l.over
-	o.mu.Lock()
-	defer o.mu.Unlock()
+func (l *Limiter) fromCells(m *policyMath, key string, n int, maxWait time.Duration) (Decision, time.Duration, int64, outcome) {
+	c := &l.cells
+	h := c.hash(key)
+	mu := c.stripe(h)
+	mu.Lock()
+	defer mu.Unlock()
 	if m.stale.Load() {
-		return Decision{}, 0, 0, 0, stale
+		return Decision{}, 0, 0, stale
 	}
-	o.dirty.Store(true)
+	a := c.ensure() // published before the lookup (see settle)
 	if _, ok := l.table.lookup(key); ok {
-		return Decision{}, 0, 0, 0, gone
+		return Decision{}, 0, 0, gone
 	}
-	now := max(l.now(), o.last)
-	level := m.advance(o.tokens, o.last, now)
-	left, d, wait := m.take(level, n, maxWait)
+	x := c.index(h)
+	now := l.now()
+	left, d, wait := m.take(m.cellLevel(tatOf(a, x), now), n, maxWait)
 	if d.Allowed {
-		o.tokens, o.last = left, now
-		if wait > 0 {
-			o.lastEvent, o.ahead = now+int64(wait), true
-		}
+		raise(a, x, m.cellTAT(left, now))
 	}
-	return d, wait, now, level, decided
+	l.stats.count(h, d.Allowed, true)
+	return d, wait, now, decided
 }
 
-// settle gives pending bucket b its starting level (see above).
-func (l *Limiter) settle(m *policyMath, b *bucket) {
-	o := &l.over
-	if !o.dirty.Load() {
+// settle gives pending bucket b of key its starting level: the level of
+// key's cells, which is Burst unless the key or one sharing its cells has
+// spent there (see above).
+func (l *Limiter) settle(m *policyMath, key string, b *bucket) {
+	c := &l.cells
+	if c.load() == nil { // no cell was ever used: read after b was published
 		b.settle(m, m.burst, l.now())
 		return
 	}
-	o.mu.Lock()
-	now := max(l.now(), o.last)
-	level := m.advance(o.tokens, o.last, now)
-	if level >= m.burst {
-		o.dirty.Store(false)
-	}
-	b.settle(m, level, now)
-	o.mu.Unlock()
+	h := c.hash(key)
+	mu := c.stripe(h)
+	mu.Lock()
+	now := l.now()
+	b.settle(m, m.cellLevel(tatOf(c.load(), c.index(h)), now), now)
+	mu.Unlock()
 }
 
-// cancel undoes a reservation on the overflow bucket (see bucket.cancel).
-func (o *overflow) cancel(p, r *policyMath, n int, due, full, now int64) outcome {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if p.stale.Load() {
-		return stale
+// cellsLevel is the level at now of key's cells: Burst if none was ever
+// used. A snapshot for Peek: it takes no lock.
+func (l *Limiter) cellsLevel(m *policyMath, key string, now int64) float64 {
+	c := &l.cells
+	a := c.load()
+	if a == nil {
+		return m.burst
 	}
-	s := p.cancelAt(undone{o.tokens, o.last, o.lastEvent, o.ahead}, r, n, due, full, now)
-	o.tokens, o.last, o.lastEvent, o.ahead = s.tokens, s.last, s.lastEvent, s.ahead
-	return decided
-}
-
-// adopt moves the overflow bucket from policy old to p at since (see
-// bucket.adopt).
-func (o *overflow) adopt(old, p *policyMath, since int64) {
-	o.mu.Lock()
-	at := max(since, o.last)
-	o.tokens, o.last = p.adopt(old, o.tokens, o.last, at), at
-	o.mu.Unlock()
+	return m.cellLevel(tatOf(a, c.index(c.hash(key))), now)
 }

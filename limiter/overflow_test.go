@@ -11,21 +11,32 @@ import (
 	"github.com/floodgate-go/floodgate/sweeper"
 )
 
-func TestOverflowSharesOneBucket(t *testing.T) {
+// withCells gives a Limiter n cells in rows rows instead of the default
+// (a tiny array makes keys collide; a large one keeps them apart).
+func withCells(n, rows int) Option {
+	return func(c *config) error {
+		c.cells, c.cellRows = n, rows
+		return nil
+	}
+}
+
+// Keys the table does not hold are served by their own cells, not by one
+// bucket they all share: each gets its own Burst. (Before the cells, ten
+// untracked keys shared one overflow bucket and got 3 admissions in all.)
+func TestCellsKeepUntrackedKeysApart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := mustNew(t, PerMinute(3), WithMaxKeys(1))
+		l := mustNew(t, PerMinute(3), WithMaxKeys(1), withCells(1<<16, 2))
 		if d, _ := l.Allow(ctx, "tracked"); !d.Allowed {
 			t.Fatal("first key denied")
 		}
-		// The table is full: every other key shares the overflow bucket.
-		var admitted int
 		for i := range 10 {
-			if d, _ := l.Allow(ctx, fmt.Sprintf("sprayed-%d", i)); d.Allowed {
-				admitted++
+			key := fmt.Sprintf("sprayed-%d", i)
+			for j := range 4 {
+				d, _ := l.Allow(ctx, key)
+				if d.Allowed != (j < 3) || d.Remaining != max(2-j, 0) {
+					t.Fatalf("%s request %d: %+v, want Allowed %v, Remaining %d: its own Burst of 3", key, j, d, j < 3, max(2-j, 0))
+				}
 			}
-		}
-		if admitted != 3 {
-			t.Errorf("10 untracked keys admitted %d, want the overflow bucket's burst, 3", admitted)
 		}
 		// The tracked key keeps its own bucket.
 		for want := range 2 {
@@ -33,8 +44,27 @@ func TestOverflowSharesOneBucket(t *testing.T) {
 				t.Fatalf("tracked key under overflow: %+v, want allowed with Remaining %d", d, 1-want)
 			}
 		}
-		if s := l.Stats(); s.Keys != 1 || s.Overflowed != 10 {
-			t.Errorf("Stats = %+v, want Keys 1, Overflowed 10", s)
+		if s := l.Stats(); s.Keys != 1 || s.Overflowed != 40 {
+			t.Errorf("Stats = %+v, want Keys 1, Overflowed 40", s)
+		}
+	})
+}
+
+// With a single cell, every untracked key shares it: the old overflow
+// bucket is the degenerate case, and is still never less restrictive than
+// any key's own bucket.
+func TestOneCellIsSharedByAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := mustNew(t, PerMinute(3), WithMaxKeys(1), withCells(1, 1))
+		l.Allow(ctx, "tracked")
+		var admitted int
+		for i := range 10 {
+			if d, _ := l.Allow(ctx, fmt.Sprintf("sprayed-%d", i)); d.Allowed {
+				admitted++
+			}
+		}
+		if admitted != 3 {
+			t.Errorf("10 keys on one cell admitted %d, want its Burst, 3", admitted)
 		}
 	})
 }
@@ -67,9 +97,9 @@ func TestFullTableMakesRoomFromRefilledBuckets(t *testing.T) {
 	})
 }
 
-// A key that spent from the overflow bucket and then gets a bucket of its
-// own must start from the overflow level, not from full: otherwise it would
-// get a second burst.
+// A key that spent from its cells and then gets a bucket of its own must
+// start from its cells' level, not from full: otherwise it would get a
+// second burst.
 func TestOverflowHandoverKeepsSpending(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := Policy{Rate: 1, Burst: 5}
@@ -83,9 +113,9 @@ func TestOverflowHandoverKeepsSpending(t *testing.T) {
 			}
 		}
 		for range 5 {
-			allowB() // b drains the overflow bucket
+			allowB() // b drains its cells
 		}
-		time.Sleep(time.Second) // a refills; the overflow bucket regains 1
+		time.Sleep(time.Second) // a refills; b's cells regain 1
 		if got := sweeper.Pass(&l.table, l.retire); got != 1 {
 			t.Fatalf("Pass removed %d, want a", got)
 		}
@@ -102,21 +132,21 @@ func TestOverflowHandoverKeepsSpending(t *testing.T) {
 	})
 }
 
-// A request that found the table full can reach the overflow bucket after
-// its key got a bucket of its own (room freed up in between). It must use
-// that bucket, not spend from the overflow bucket as well.
+// A request that found the table full can reach the cells after its key
+// got a bucket of its own (room freed up in between). It must use that
+// bucket, not spend from its cells as well.
 func TestOverflowPathDefersToTable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := mustNew(t, PerMinute(5), WithMaxKeys(1))
 		l.Allow(ctx, "k") // k is tracked
-		if _, _, _, _, o := l.fromOverflow(l.pm.Load(), "k", 1, 0); o == decided {
-			t.Fatal("the overflow path served a key that has its own bucket")
+		if _, _, _, o := l.fromCells(l.pm.Load(), "k", 1, 0); o != gone {
+			t.Fatalf("the cells decided (outcome %d) for a key that has its own bucket", o)
 		}
 		if s := l.Stats(); s.Overflowed != 0 {
 			t.Fatalf("Overflowed = %d, want 0", s.Overflowed)
 		}
-		if !l.over.dirty.Load() {
-			t.Fatal("the overflow path did not mark the overflow bucket dirty before checking the table")
+		if l.cells.load() == nil {
+			t.Fatal("the cells path did not publish the cells before checking the table (see settle)")
 		}
 	})
 }
@@ -165,8 +195,11 @@ func TestOverflowStress(t *testing.T) {
 }
 
 // TestKeySpray: a million distinct keys against a cap of 10,000. The table
-// never exceeds the cap, the heap stays bounded, and a client drained before
-// the spray is still limited during it.
+// never exceeds the cap, the heap stays bounded (the table, plus the cells
+// allocated once when it first fills), a client drained before the spray is
+// still limited during it, and clients that first show up during it are
+// admitted (before the cells, the spray kept their shared overflow bucket
+// empty: every one of them was denied).
 func TestKeySpray(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sprays a million keys")
@@ -199,13 +232,17 @@ func TestKeySpray(t *testing.T) {
 				if k := l.Stats().Keys; k > maxKeys {
 					t.Fatalf("after %d keys: tracking %d, cap %d", i, k, maxKeys)
 				}
+				if d, _ := l.Allow(ctx, fmt.Sprintf("newcomer-%d", i)); !d.Allowed {
+					t.Fatalf("after %d sprayed keys, a first-time client was denied: %+v", i, d)
+				}
 			}
 		}
 		growth := int64(heapAlloc()) - int64(before)
 		s := l.Stats()
 		t.Logf("heap growth %d bytes; %+v", growth, s)
-		if growth > 8<<20 {
-			t.Errorf("heap grew by %d bytes during the spray, want under 8 MiB", growth)
+		cells := int64(l.cells.size) * 8
+		if growth > 8<<20+cells {
+			t.Errorf("heap grew by %d bytes during the spray, want under 8 MiB + the cells' %d", growth, cells)
 		}
 		if s.Overflowed == 0 || s.Retired == 0 {
 			t.Errorf("Stats = %+v: want both overflow and retirement exercised", s)

@@ -20,12 +20,12 @@ import (
 // answered; an error means no Decision.
 //
 // Peek changes nothing a later decision depends on, and records nothing:
-// a key that is not tracked is answered as AllowN would answer it (a full
-// bucket; or, when the overflow bucket has been used since it was last
-// full, at the overflow bucket's level, which is what a new key's bucket
-// starts from and what a key that found the table full is decided by)
+// a key that is not tracked is answered as AllowN would answer it (at the
+// level of the key's cells, which is Burst unless the key, or keys sharing
+// its cells, spent there while the table was full: what a new key's bucket
+// starts from and what a key that finds the table full is decided by)
 // without creating a bucket, counting in Stats.Keys, taking room under
-// WithMaxKeys or touching the overflow bucket. A Peek is not a decision:
+// WithMaxKeys or touching the cells. A Peek is not a decision:
 // it is not counted in Stats (Allowed, Denied, Overflowed, Store.Fallbacks
 // and the cache hits) and not reported to WithObserver. Peek allocates
 // nothing for a local Limiter.
@@ -95,24 +95,16 @@ func (l *Limiter) peekLocal(m *policyMath, key string, n int) (Decision, bool) {
 		// Pending or retired: AllowN would settle it, or replace it with a
 		// new bucket, from the same level as for an untracked key.
 	}
-	return l.peekNew(m, n)
+	return l.peekNew(m, key, n)
 }
 
 // peekNew is Peek for a key without a bucket. AllowN would give it a new
-// bucket, which starts full unless the overflow bucket is dirty (used
-// since it was last full), and then at the overflow level (settle); or,
-// with the table full, decide it in the overflow bucket, whose level is
-// full unless it is dirty (dirty is cleared only when it is full, and set
-// before any use). Either way the level is the overflow bucket's if it is
-// dirty and Burst otherwise, so Peek need not know which would happen,
-// and neither reserves room nor scans for it (makeRoom retires buckets).
-func (l *Limiter) peekNew(m *policyMath, n int) (Decision, bool) {
-	level := m.burst
-	if o := &l.over; o.dirty.Load() {
-		o.mu.Lock()
-		level = m.advance(o.tokens, o.last, max(l.now(), o.last))
-		o.mu.Unlock()
-	}
+// bucket, which starts at the level of the key's cells (settle); or, with
+// the table full, decide it on those cells. Either way the level is the
+// cells', so Peek need not know which would happen, and neither reserves
+// room nor scans for it (makeRoom retires buckets).
+func (l *Limiter) peekNew(m *policyMath, key string, n int) (Decision, bool) {
+	level := l.cellsLevel(m, key, l.now())
 	if m.stale.Load() {
 		return Decision{}, false
 	}

@@ -25,7 +25,7 @@ func mustPeek(t *testing.T, l *Limiter, key string, n int) Decision {
 // A Peek at 100,000 keys the Limiter does not track tracks none of them:
 // no bucket, no room taken, nothing counted, nothing observed; it answers
 // a full bucket, and on a table that is full it neither retires buckets to
-// make room nor touches the overflow bucket.
+// make room nor touches the cells.
 func TestPeekTracksNothing(t *testing.T) {
 	observed := 0
 	l := mustNew(t, Policy{Rate: 1, Burst: 5}, WithObserver(func(context.Context, Event) { observed++ }))
@@ -53,8 +53,8 @@ func TestPeekTracksNothing(t *testing.T) {
 				t.Fatalf("Peek of a new key on a full table: %+v, want allowed", d)
 			}
 		}
-		if st := full.Stats(); st.Keys != 2 || st.Retired != 0 || st.Overflowed != 0 || full.over.dirty.Load() {
-			t.Fatalf("peeks on a full table: Stats %+v, overflow dirty %v; want the 2 keys kept, nothing retired or overflowed", st, full.over.dirty.Load())
+		if st := full.Stats(); st.Keys != 2 || st.Retired != 0 || st.Overflowed != 0 || full.cells.load() != nil {
+			t.Fatalf("peeks on a full table: Stats %+v, cells allocated %v; want the 2 keys kept, nothing retired or overflowed", st, full.cells.load() != nil)
 		}
 		mustAllow(t, full, "new", 2, true) // AllowN does make room
 		if st := full.Stats(); st.Retired != 1 {
@@ -114,20 +114,23 @@ func (l *Limiter) peekWant(t *testing.T, key string, n int) Decision {
 	return d
 }
 
-// With the table full, a key that is not tracked is decided by the
-// overflow bucket: Peek reports that decision, takes nothing from it, and
-// the AllowN after it decides the same.
+// With the table full, a key that is not tracked is decided by its cells:
+// Peek reports that decision, takes nothing from them, and the AllowN
+// after it decides the same.
 func TestPeekOverflow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := mustNew(t, Policy{Rate: 1, Burst: 3}, WithMaxKeys(1))
+		l := mustNew(t, Policy{Rate: 1, Burst: 3}, WithMaxKeys(1), withCells(1<<16, 2))
 		mustAllow(t, l, "tracked", 3, true) // holds spending: makeRoom cannot retire it
-		mustAllow(t, l, "spray1", 2, true)  // the overflow bucket, 1 left
+		mustAllow(t, l, "spray1", 2, true)  // spray1's cells, 1 left
 		for range 3 {
-			if d := mustPeek(t, l, "spray2", 2); d.Allowed || d.Remaining != 1 || d.RetryAfter != time.Second {
-				t.Fatalf("Peek(cost 2) with the overflow bucket at 1: %+v, want denied, Remaining 1, RetryAfter 1s", d)
+			if d := mustPeek(t, l, "spray1", 2); d.Allowed || d.Remaining != 1 || d.RetryAfter != time.Second {
+				t.Fatalf("Peek(cost 2) with the cells at 1: %+v, want denied, Remaining 1, RetryAfter 1s", d)
 			}
-			if d := mustPeek(t, l, "spray2", 1); !d.Allowed || d.Remaining != 0 {
-				t.Fatalf("Peek(cost 1) with the overflow bucket at 1: %+v, want allowed, Remaining 0", d)
+			if d := mustPeek(t, l, "spray1", 1); !d.Allowed || d.Remaining != 0 {
+				t.Fatalf("Peek(cost 1) with the cells at 1: %+v, want allowed, Remaining 0", d)
+			}
+			if d := mustPeek(t, l, "spray2", 3); !d.Allowed || d.Remaining != 0 {
+				t.Fatalf("Peek(cost 3) of another key: %+v, want allowed from its own cells", d)
 			}
 		}
 		d := mustPeek(t, l, "spray3", 1)

@@ -154,8 +154,10 @@ func waitSchedule(ws []waiter, ours, theirs func(context.Context, int) error) (g
 }
 
 // A cancelled WaitN gives back only what no later reservation counts on,
-// as rate.Reservation.CancelAt does, on a key's own bucket and on the
-// overflow bucket: every waiter returns when rate.Limiter's would.
+// as rate.Reservation.CancelAt does, on a key's own bucket: every waiter
+// returns when rate.Limiter's would. On the cells, a cancelled WaitN gives
+// nothing back (overflow.go): every waiter returns no earlier than
+// rate.Limiter's, and the windows stay within Burst + Rate×T.
 func TestWaitCancelMatchesRateLimiter(t *testing.T) {
 	scripts := map[string][]waiter{
 		// A (due 1s) cancels at 0.5s, B is due at 2s: C must wait until 3s,
@@ -182,11 +184,19 @@ func TestWaitCancelMatchesRateLimiter(t *testing.T) {
 					l.AllowN(ctx, "api", 3)
 					oracle.AllowN(time.Now(), 3)
 					got, want, gotOK, wantOK := waitSchedule(ws, func(c context.Context, n int) error { return l.WaitN(c, "api", n) }, oracle.WaitN)
+					admitted := []time.Duration{0, 0, 0}
 					for i := range ws {
+						if gotOK[i] {
+							admitted = append(admitted, got[i])
+						}
+						if overflowed && (!gotOK[i] || wantOK[i] && got[i] >= want[i]) {
+							continue
+						}
 						if got[i] != want[i] || gotOK[i] != wantOK[i] {
 							t.Errorf("waiter %d %+v: returned at %v (admitted %v), rate.Limiter's at %v (admitted %v)", i, ws[i], got[i], gotOK[i], want[i], wantOK[i])
 						}
 					}
+					checkWindows(t, "api", p, admitted)
 					if s := l.Stats(); overflowed != (s.Overflowed > 0) {
 						t.Fatalf("Overflowed = %d, want overflow %v", s.Overflowed, overflowed)
 					}
