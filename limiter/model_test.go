@@ -19,7 +19,8 @@ import (
 
 // TestModel drives random sequences of every public call (Allow, AllowN,
 // Peek, WaitN with cancellation and deadlines, AllowAll with slow limits, Reset,
-// SetPolicy, Plans.Update, sweeper passes, key-cap pressure) on several
+// SetPolicy, Plans.Update, sweeper passes, key-cap pressure with keys
+// colliding in a tiny array of cells) on several
 // Limiters and keys, in fake time, and compares each outcome with
 // golang.org/x/time/rate through internal/ratemodel: a reference bucket per
 // key that is rate.Limiter's arithmetic plus the refund rule, cross-checked
@@ -78,7 +79,7 @@ type subject struct {
 	name   string
 	l      *Limiter
 	p      Policy
-	capped bool   // WithMaxKeys below len(modelKeys): decisions are only checked to be stricter
+	capped bool   // WithMaxKeys below len(modelKeys), tiny cells: decisions are only checked to be stricter
 	plans  *Plans // non-nil: l is plans' "plan", and policy changes go through Update
 	keys   map[string]*ratemodel.Oracle
 }
@@ -92,7 +93,9 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 	sweep := func() Option { return WithSweepInterval(time.Duration(1+r.rng.IntN(500)) * time.Millisecond) }
 	r.subs = append(r.subs, r.newSubject("l0", sweep()), r.newSubject("l1", sweep()))
 	if r.rng.IntN(2) == 0 {
-		s := r.newSubject("capped", sweep(), WithMaxKeys(2+r.rng.IntN(3)))
+		// A tiny array of cells (1–6, in 1 or 2 rows): keys the table does
+		// not hold collide in them.
+		s := r.newSubject("capped", sweep(), WithMaxKeys(2+r.rng.IntN(3)), withCells(1+r.rng.IntN(6), 1+r.rng.IntN(2)))
 		s.capped = true
 		r.subs = append(r.subs, s)
 	}
