@@ -23,7 +23,7 @@ import (
 //     limiter's epoch; tokens is the level then (negative while WaitN
 //     reservations are outstanding, as in rate.Limiter).
 //   - pending: published in the table but not yet given its starting level,
-//     which depends on the overflow bucket (overflow.go). Nobody takes from
+//     which depends on the key's cells (overflow.go). Nobody takes from
 //     it; whoever finds it settles it (pending → a time).
 //   - retired: taken out of use by the sweeper, makeRoom or Reset (a time →
 //     retired, only when the bucket is full, except for Reset). Final: a
@@ -160,7 +160,7 @@ type undone struct {
 // lastEvent back as rate.Reservation.CancelAt does; when no reservation is
 // outstanding any more, ahead becomes false (the next admission's own time
 // is then lastEvent). The one place the undo rule is applied, for the
-// buckets of the table and for the overflow bucket.
+// buckets of the table.
 func (p *policyMath) cancelAt(s undone, r *policyMath, n int, due, full, now int64) undone {
 	if r.changes != p.changes { // made under another policy: full may have come sooner under this one
 		return s

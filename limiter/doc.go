@@ -28,13 +28,18 @@
 //
 // At most MaxKeys keys are tracked ([WithMaxKeys]; the cap is exact). When
 // the table is full, a new key takes the slot of a bucket that has refilled
-// to Burst. When nothing can be retired, keys that are not tracked share a
-// single overflow bucket with the same Policy, so a client rotating source
-// addresses faster than its buckets refill gets one client's worth of
-// capacity in total, and tracked clients keep their own buckets. A key that later gets a bucket of its own
-// starts from the overflow bucket's level, never from a full bucket, so no
-// key can exceed Burst + Rate×T by moving between the two. Keys longer than
-// 64 bytes are stored as a fixed-size digest.
+// to Burst. When nothing can be retired, a key that is not tracked is
+// decided on its cells: a fixed array of 8-byte states (128 per key of
+// MaxKeys, at most 2^24), of which each key maps to two by a hash with a
+// random seed. A cell is never less restrictive than any key that maps to
+// it, so a key decided on its cells is never admitted where its own bucket
+// would deny it; it is denied only where it, or keys sharing both its
+// cells, have spent. Locking out a first-time client takes a spray of
+// about C × Rate requests a second (C the cells), not one client's rate,
+// and tracked clients keep their own buckets. A key that later gets a
+// bucket of its own starts from its cells' level, never from a full bucket,
+// so no key can exceed Burst + Rate×T by moving between the two. Keys
+// longer than 64 bytes are stored as a fixed-size digest.
 //
 // # Differences from rate.Limiter
 //
@@ -80,8 +85,10 @@
 //   - Decision.RetryAfter is rounded up to the nanosecond (rate's
 //     Reservation.Delay is truncated), so that waiting it is always enough;
 //     Remaining is whole tokens.
-//   - Keys the table cannot hold share the overflow bucket (see Bounded
-//     memory above): only ever stricter than their own bucket.
+//   - Keys the table cannot hold are decided on their cells (see Bounded
+//     memory above): only ever stricter than their own bucket. Undoing an
+//     admission made on the cells (a cancelled WaitN, an AllowAll denied
+//     elsewhere) gives nothing back, and Reset does not clear them.
 //
 // With a Store ([github.com/floodgate-go/floodgate/store]), decisions are
 // made on the Store's clock, shared by every instance, and add these:

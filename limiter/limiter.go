@@ -351,7 +351,7 @@ const evictScan = 16
 // finds one among the first evictScan entries of the table, and reports
 // whether it did; the freed slot is then the caller's reservation, so a
 // concurrent new key cannot take it first. This is the sweeper's retire protocol run inline,
-// so it is just as lossless; it means a new key goes to the overflow bucket
+// so it is just as lossless; it means a new key goes to its cells
 // only when the buckets it looked at all still hold spending to remember,
 // not merely because the sweeper has not passed yet. Under a spray of
 // single requests, the sprayed buckets refill within 1/Rate and make room

@@ -44,13 +44,22 @@ func (c *config) cellCount() int {
 	return min(c.maxKeys, maxCells/cellsPerKey) * cellsPerKey
 }
 
-// WithMaxKeys caps the number of keys tracked at once at n (default 2^20:
-// at the ~154 bytes a tracked key costs, a full table holds about 154 MiB).
-// When the table is full, a new key takes the slot of a
-// bucket that has refilled to Burst (retiring it loses nothing); if it
-// finds none, it shares one overflow bucket with the limiter's Policy with
-// every other such key, and the sweeper is asked for an early pass. Tracked
-// keys are unaffected. n must be positive.
+// WithMaxKeys caps the number of keys tracked at once at n, and sizes the
+// cells that decide the keys beyond it: 128 per key of n, at most 2^24
+// (default n = 2^17: a full table of ~154-byte buckets holds about 19 MiB,
+// and the cells take 128 MiB, allocated only when the table first fills;
+// about 147 MiB in all). When the table is full, a new key takes the slot
+// of a bucket that has refilled to Burst (retiring it loses nothing); if
+// it finds none, it is decided on its cells (two 8-byte states chosen by a
+// seeded hash of the key, never less restrictive than its own bucket), and
+// the sweeper is asked for an early pass. Tracked keys are unaffected.
+//
+// The table buys exact decisions for the clients active at once; the cells
+// buy resistance to lockout: getting first-time clients under their rate
+// denied takes a key spray of about the cells' count × Rate requests a
+// second (2^24 × Rate at the default, 16 times what a table of 2^20 keys
+// alone cost the attacker). Above n = 2^17 the cells stay at 2^24, so
+// memory is about n × 154 bytes + 128 MiB. n must be positive.
 func WithMaxKeys(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

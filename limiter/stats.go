@@ -25,8 +25,8 @@ type Stats struct {
 	Allowed uint64
 	Denied  uint64
 
-	// Overflowed counts decisions (included in Allowed and Denied) made by
-	// the shared overflow bucket because the table was full.
+	// Overflowed counts decisions (included in Allowed and Denied) made on
+	// the cells because the table was full (see WithMaxKeys).
 	Overflowed uint64
 	// Retired counts buckets removed because they had refilled to Burst.
 	Retired uint64
@@ -39,7 +39,7 @@ type Stats struct {
 }
 
 // counters hold the counts no live bucket holds: those of retired buckets,
-// and decisions made without a bucket of the table (the overflow bucket,
+// and decisions made without a bucket of the table (the cells,
 // the remote tier). They are striped over cache-line-sized cells so that
 // parallel writers do not all hit one word.
 type counters struct {
@@ -72,7 +72,7 @@ func (c *counters) add(spread uint64, allowed, denied uint64) {
 	x.denied.Add(denied)
 }
 
-// count counts one decision that no bucket counts (the overflow bucket's,
+// count counts one decision that no bucket counts (the cells',
 // the remote tier's).
 func (c *counters) count(spread uint64, allowed, overflowed bool) {
 	x := c.cell(spread)

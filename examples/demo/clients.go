@@ -14,7 +14,8 @@ import (
 type client struct {
 	name     string
 	behavior string
-	rate     float64 // requests per second it sends
+	rate     float64       // requests per second it sends
+	delay    time.Duration // when it starts, from the start of the run
 	// headers sets the request's forwarding headers for its i-th request:
 	// what the client forged, plus the address the trusted proxy appended.
 	headers func(h http.Header, i int)
@@ -32,6 +33,8 @@ func newClients(cfg config) []*client {
 	return []*client{
 		{name: "polite", behavior: "half its limit", rate: cfg.rate / 2, bounded: true,
 			headers: func(h http.Header, _ int) { h.Set("X-Forwarded-For", "198.51.100.10") }},
+		{name: "newcomer", behavior: "half its limit, joining mid-spray", rate: cfg.rate / 2, bounded: true, delay: cfg.duration / 2,
+			headers: func(h http.Header, _ int) { h.Set("X-Forwarded-For", "198.51.100.40") }},
 		{name: "greedy", behavior: "10× its limit", rate: cfg.rate * 10, bounded: true,
 			headers: func(h http.Header, _ int) { h.Set("X-Forwarded-For", "198.51.100.20") }},
 		{name: "spoofer", behavior: "10×, forging X-Forwarded-For", rate: cfg.rate * 10, bounded: true,
@@ -53,6 +56,13 @@ func newClients(cfg config) []*client {
 // drive sends requests until ctx is done, spreading them round-robin over
 // the instances (as a load balancer would).
 func (c *client) drive(ctx context.Context, httpc *http.Client, instances []*instance) {
+	if c.delay > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.delay):
+		}
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / c.rate))
 	defer tick.Stop()
 	for i := 0; ; i++ {

@@ -106,7 +106,7 @@ func checkOutput(t *testing.T, out string, cfg config) {
 	if tables := strings.Count(out, "client   behaviour"); tables < int(cfg.duration/time.Second) {
 		t.Errorf("printed %d tables in %v, want one a second", tables, cfg.duration)
 	}
-	for _, name := range []string{"polite", "greedy", "spoofer", "sprayer"} {
+	for _, name := range []string{"polite", "newcomer", "greedy", "spoofer", "sprayer"} {
 		if !regexp.MustCompile(`(?m)^PASS  ` + name + ` `).MatchString(out) {
 			t.Errorf("no passing verdict for %s", name)
 		}

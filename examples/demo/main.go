@@ -7,13 +7,15 @@
 // trusted reverse proxy and drives four simulated clients against it:
 //
 //   - polite, under its limit: never denied;
+//   - newcomer, as polite but first seen halfway through the run, in the
+//     middle of the spray: never denied either;
 //   - greedy, at ten times its limit: held to Burst + Rate×T;
 //   - spoofer, as greedy but forging X-Forwarded-For, X-Real-IP and
 //     True-Client-IP on every request: held to the same bound, because only
 //     the trusted proxy's hop is believed;
 //   - sprayer, rotating thousands of source addresses: the table of tracked
-//     clients stays under its cap, and the addresses beyond it share one
-//     overflow bucket.
+//     clients stays under its cap, and the addresses beyond it are decided
+//     on their own cells, so that newcomers are not locked out.
 //
 // It prints a table every second and a verdict per client at the end.
 // With -instances 3 it runs three server instances that share one Redis

@@ -102,7 +102,7 @@ func (r *reporter) verdicts() bool {
 		span := time.Duration(c.last.Load() - c.first.Load())
 		bound := float64(p.Burst) + float64(p.Rate)*span.Seconds()
 		switch {
-		case c.name == "polite":
+		case c.name == "polite" || c.name == "newcomer":
 			say(admitted == sent && sent > 0, "%-8s under its limit, never denied: %d of %d admitted", c.name, admitted, sent)
 		case c.bounded:
 			say(float64(admitted) <= bound && float64(admitted) >= 0.9*bound && denied > 0,
@@ -114,7 +114,7 @@ func (r *reporter) verdicts() bool {
 				overflowed += in.l.Stats().Overflowed
 			}
 			say(r.peakKeys <= r.cfg.maxKeys,
-				"%-8s %d addresses, each a new client: tracked keys peaked at %d (cap %d), heap at %.1f MiB; %d requests found the table full and shared the overflow bucket",
+				"%-8s %d addresses, each a new client: tracked keys peaked at %d (cap %d), heap at %.1f MiB; %d requests found the table full and were decided on their own cells",
 				c.name, min(sent, int64(r.cfg.sprayers)), r.peakKeys, r.cfg.maxKeys, float64(r.peakHeap)/(1<<20), overflowed)
 		}
 	}
