@@ -234,7 +234,8 @@ func (l *Limiter) allowN(ctx context.Context, key string, n int) (Decision, erro
 type grant struct {
 	b     *bucket
 	over  bool
-	lease *entry      // remote: this entry's prefetched tokens
+	lease *entry      // remote: this entry's lease paid; with store, the round trip took it
+	gen   uint64      // remote: which of lease's leases (entry.leases)
 	store bool        // remote: a Store round trip
 	local bool        // remote: the fail-open buckets (b or over are theirs)
 	m     *policyMath // the policy the tokens were taken under (local)

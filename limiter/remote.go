@@ -172,9 +172,10 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 	r.cell().roundTrips.Add(1)
 	d := Decision{Allowed: res.Allowed, Limit: m.n, Remaining: min(max(res.Remaining, 0), m.n),
 		RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}
-	l.record(m, ekey, now, l.now(), d, res, n)
+	g := grant{store: d.Allowed, at: res.At}
+	g.lease, g.gen = l.record(m, ekey, now, l.now(), d, res, n)
 	l.stats.count(rand.Uint64(), d.Allowed, false)
-	return d, grant{store: d.Allowed, at: res.At}, nil
+	return d, g, nil
 }
 
 // A claim is the round trip a request makes on behalf of its instance's
@@ -196,7 +197,7 @@ func (l *Limiter) fromEntry(m *policyMath, e *entry, now int64, n int, mayWait b
 	}
 	if d, ok := e.spend(m, now, n); ok {
 		r.cell().leaseHits.Add(1)
-		return d, grant{lease: e, at: e.leaseAt}, true, c, nil
+		return d, grant{lease: e, at: e.leaseAt, gen: e.leases}, true, c, nil
 	}
 	d, ok, refresh := e.deny(m, now, n)
 	if ok {
@@ -228,8 +229,9 @@ func (l *Limiter) callStore(ctx context.Context, key string, req store.Request, 
 // record remembers what the Store said about the key under m (res, and
 // the Decision made of it), asked at now and answered at done: a denial for the deny cache, granted tokens as
 // a lease, the round trip for hotness. Nothing is remembered from a round
-// trip made under a policy SetPolicy has replaced since.
-func (l *Limiter) record(m *policyMath, ekey string, now, done int64, d Decision, res store.Result, n int) {
+// trip made under a policy SetPolicy has replaced since. If the round trip
+// took a lease, record returns its entry and number (see entry.unhold).
+func (l *Limiter) record(m *policyMath, ekey string, now, done int64, d Decision, res store.Result, n int) (lease *entry, id uint64) {
 	r := l.remote
 	dn := denial(m, now, done, d, n)
 	var e *entry
@@ -254,7 +256,10 @@ func (l *Limiter) record(m *policyMath, ekey string, now, done int64, d Decision
 	if res.Extra > 0 {                 // a new lease replaces the old one, whose tokens are lost
 		e.tokens, e.granted, e.leaseAt, e.hold = res.Extra, res.Extra, now, int64(res.Hold)
 		e.rate = m.limit / float64(time.Second)
+		e.leases++
+		return e, e.leases
 	}
+	return nil, 0
 }
 
 // denial returns the deny-cache entry for a Store decision d on cost n,
@@ -343,19 +348,17 @@ func (r *remote) failOpen(key string, n int) (Decision, grant, bool) {
 // (and still subject to its lapse, which keeps every interval exact); the
 // Store (one round trip, less what the bucket refilled since, see
 // Store.Refund; a failure only under-admits, so it is counted and
-// otherwise ignored); or the fail-open buckets.
+// otherwise ignored), after shortening the hold of the lease the same
+// round trip took, if any (entry.unhold); or the fail-open buckets.
 func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g grant, n int) {
 	r := l.remote
 	switch {
-	case g.lease != nil:
-		e := g.lease
-		e.mu.Lock()
-		if !e.retired && e.granted > 0 && e.leaseAt == g.at { // the same lease, not one SetPolicy dropped or a newer one
-			e.tokens = min(e.tokens+n, e.granted)
-			e.available(l.now()) // re-apply the lapse cap
-		}
-		e.mu.Unlock()
 	case g.store:
+		if e := g.lease; e != nil { // before the Store has the cost back: never both
+			e.mu.Lock()
+			e.unhold(g.gen, n, l.now())
+			e.mu.Unlock()
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout)
 		err := r.cfg.store.Refund(cctx, key, store.Request{Rate: m.policy.Rate, Burst: m.policy.Burst, Cost: n}, g.at)
 		cancel()
@@ -368,6 +371,14 @@ func (l *Limiter) refundRemote(ctx context.Context, m *policyMath, key string, g
 			e.denial = denied{}
 			e.mu.Unlock()
 		}
+	case g.lease != nil:
+		e := g.lease
+		e.mu.Lock()
+		if !e.retired && e.granted > 0 && e.leases == g.gen { // the same lease, not one SetPolicy dropped or a newer one
+			e.tokens = min(e.tokens+n, e.granted)
+			e.available(l.now()) // re-apply the lapse cap
+		}
+		e.mu.Unlock()
 	case g.local:
 		g.local = false
 		r.local.refund(ctx, key, g, n)

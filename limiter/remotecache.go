@@ -40,6 +40,7 @@ type entry struct {
 	tokens   int           // whole tokens left
 	granted  int           // tokens granted by the lease's round trip
 	leaseAt  int64         // when that round trip was sent
+	leases   uint64        // leases taken so far: a grant names its lease by this count
 	hold     int64         // ns the tokens are held in full
 	lastTrip int64         // last round trip for this key (hotness)
 	fetched  chan struct{} // non-nil while a prefetch is in flight; closed when it is in
@@ -133,6 +134,22 @@ func (e *entry) release(c claim) {
 		e.refreshing = false
 	}
 	e.mu.Unlock()
+}
+
+// unhold gives up the part of lease number id's hold that its round
+// trip's cost of n tokens paid for, when that cost goes back to the
+// Store (a refund), at now. The Store's Hold counts the time to refill
+// the cost too (store.Result.Hold): the Store, given the cost back, fills
+// up that much sooner, so the lease must lapse that much sooner, or the
+// tokens it holds and the Store's would exceed Burst. The Store gives back
+// at most n, so the hold shrinks by n's refill time, rounded up. The
+// caller holds e.mu.
+func (e *entry) unhold(id uint64, n int, now int64) {
+	if e.retired || e.granted == 0 || e.leases != id {
+		return
+	}
+	e.hold -= int64(math.Ceil(float64(n) / e.rate))
+	e.available(now)
 }
 
 // available is how many lease tokens may still be spent at now: all of them

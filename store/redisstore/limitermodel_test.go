@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -52,17 +53,89 @@ func TestLimiterModel(t *testing.T) {
 		for seed := range seeds {
 			t.Run(fmt.Sprintf("prefetch=%v/seed%d", prefetch, seed), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					r := newStoreRun(t, m, seed, prefetch)
-					for r.step = range steps {
-						r.call = ""
-						r.stepOnce()
-						r.note()
-					}
-					r.finish()
+					newStoreRun(t, m, seed, prefetch).run(stepSeeds(seed, steps))
 				})
 			})
 		}
 	}
+}
+
+// stepSeeds returns the seeds of a run's steps: each step draws what it
+// does from its own seed, so that a failing run can be shrunk by leaving
+// steps out (see TestLimiterModelShrink).
+func stepSeeds(seed uint64, steps int) []uint64 {
+	rng := rand.New(rand.NewPCG(seed, 12))
+	s := make([]uint64, steps)
+	for i := range s {
+		s[i] = rng.Uint64()
+	}
+	return s
+}
+
+// run runs the steps with the given seeds, then checks the window bound.
+func (r *storeRun) run(steps []uint64) {
+	for i, ss := range steps {
+		r.step, r.call = i, ""
+		r.rng = rand.New(rand.NewPCG(ss, 13))
+		r.stepOnce()
+		r.note()
+	}
+	r.finish()
+}
+
+// TestLimiterModelShrink shrinks a failing run of TestLimiterModel to a
+// minimal sequence of steps and prints it: set
+// FLOODGATE_MODEL_SHRINK=prefetch=true/seed58 (the subtest's name), and
+// optionally FLOODGATE_MODEL_SHRINK_MATCH to a part of the failure that a
+// shrunk run must keep (say "window").
+func TestLimiterModelShrink(t *testing.T) {
+	var prefetch bool
+	var seed uint64
+	spec := os.Getenv("FLOODGATE_MODEL_SHRINK")
+	if _, err := fmt.Sscanf(spec, "prefetch=%t/seed%d", &prefetch, &seed); err != nil {
+		t.Skip("FLOODGATE_MODEL_SHRINK=prefetch=BOOL/seedN names the run to shrink")
+	}
+	match := os.Getenv("FLOODGATE_MODEL_SHRINK_MATCH")
+	m := miniredis.RunT(t)
+	steps := stepSeeds(seed, 500)
+	tries := 0
+	fails := func(steps []uint64) (msg string) {
+		tries++
+		t.Run(fmt.Sprint("try", tries), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newStoreRun(t, m, seed, prefetch)
+				r.verbose = true
+				r.failed = func(m string) {
+					msg = m
+					t.SkipNow()
+				}
+				r.run(steps)
+			})
+		})
+		if !strings.Contains(msg, match) {
+			return ""
+		}
+		return msg
+	}
+	msg := fails(steps)
+	if msg == "" {
+		t.Fatalf("%s does not fail", spec)
+	}
+	for chunk := len(steps) / 2; chunk >= 1; {
+		shrunk := false
+		for i := 0; i+chunk <= len(steps); {
+			try := append(append([]uint64(nil), steps[:i]...), steps[i+chunk:]...)
+			if m := fails(try); m != "" {
+				steps, msg, shrunk = try, m, true
+				continue
+			}
+			i += chunk
+		}
+		if !shrunk {
+			chunk /= 2
+		}
+	}
+	t.Logf("%d steps after %d runs: %#v\n%s", len(steps), tries, steps, msg)
 }
 
 var (
@@ -145,7 +218,9 @@ type storeRun struct {
 	step       int
 	call       string
 	prefetch   bool
-	history    []string // the last steps' calls, for messages
+	history    []string         // the last steps' calls, for messages
+	verbose    bool             // keep every step in history (shrinking)
+	failed     func(msg string) // if set, called instead of failing (shrinking)
 	failClosed bool
 	clock      *runClock
 	subs       []*storeSubject
@@ -195,8 +270,12 @@ func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch boo
 
 func (r *storeRun) fatalf(format string, args ...any) {
 	r.t.Helper()
-	r.t.Fatalf("seed %d step %d: %s "+format+"\nrecent steps:\n%s",
+	msg := fmt.Sprintf("seed %d step %d: %s "+format+"\nrecent steps:\n%s",
 		append(append([]any{r.seed, r.step, r.call}, args...), strings.Join(r.history, "\n"))...)
+	if r.failed != nil {
+		r.failed(msg)
+	}
+	r.t.Fatal(msg)
 }
 
 // note adds the step's call, with its time, to the recent history shown
@@ -206,7 +285,9 @@ func (r *storeRun) note() {
 		return
 	}
 	r.history = append(r.history, fmt.Sprintf("  %s step %d: %s", time.Now().Format("04:05.000000"), r.step, r.call))
-	r.history = r.history[max(len(r.history)-historyLen, 0):]
+	if !r.verbose {
+		r.history = r.history[max(len(r.history)-historyLen, 0):]
+	}
 }
 
 func (r *storeRun) check(err error) {
@@ -283,6 +364,9 @@ func (r *storeRun) allowN(s *storeSubject, key string, n int) limiter.Decision {
 	d, err := s.l.AllowN(context.Background(), key, n)
 	if err != nil {
 		r.fatalf("got error %v, want a decision", err)
+	}
+	if r.verbose {
+		r.call += fmt.Sprintf(" = %+v", d)
 	}
 	if d.Fallback {
 		if !s.cs.fail {
@@ -483,6 +567,9 @@ func (r *storeRun) allowAll() {
 	cd, err := limiter.AllowAll(context.Background(), args...)
 	if err != nil {
 		r.fatalf("got error %v, want nil", err)
+	}
+	if r.verbose {
+		r.call += fmt.Sprintf(" = %v %q", cd.Allowed, cd.DeniedBy)
 	}
 	switch {
 	case r.anyLoose(lims):
