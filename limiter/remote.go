@@ -271,15 +271,17 @@ func (l *Limiter) record(m *policyMath, ekey string, now, done int64, d Decision
 //
 // The Store's level when it decided is Burst − ResetAfter×Rate or a little
 // more (ResetAfter was rounded up). The cache denies until the wait for
-// the denied cost, from the level, has passed since the request was sent
-// (never later than the Store would): for the synthesized denial, 1 ns
-// less, covering the rounding. RetryAfter tells a client the wait for its
+// the denied cost, from the level, has passed since the request was sent,
+// less 1 ns, so never as late as the Store would: RetryAfter is rounded up
+// to the ns, and rate.Limiter (and the Store) admit at the wait rounded
+// down, so denying until RetryAfter itself denied, at that instant, a
+// request the Store admits. RetryAfter tells a client the wait for its
 // own cost from the level, counted from when the answer arrived, so a
 // client that waits it is admitted (see entry.deny).
 func denial(m *policyMath, now, done int64, d Decision, n int) denied {
 	level := m.burst - d.ResetAfter.Seconds()*m.limit
 	if !d.Allowed {
-		return denied{until: now + int64(max(d.RetryAfter, 1)), cost: n, level: level, at: done, d: d}
+		return denied{until: now + max(int64(d.RetryAfter)-1, 1), cost: n, level: level, at: done, d: d}
 	}
 	if d.Remaining > 0 {
 		return denied{}

@@ -24,6 +24,8 @@ type Bucket struct {
 	lastEvent time.Time // the latest time to act of a reservation
 	lastAhead time.Time // the latest time to act of a reservation made ahead (a wait)
 	policies  int       // SetPolicy calls so far
+
+	grain time.Duration // a reservation's Full is rounded down to a multiple of it (0: none; see Oracle.RoundFull)
 }
 
 // A Reservation is rate.Reservation's state.
@@ -94,6 +96,9 @@ func (b *Bucket) Reserve(t time.Time, n int, maxFuture time.Duration) Reservatio
 	}
 	r := Reservation{OK: true, Tokens: n, TimeToAct: t.Add(wait), limit: b.limit, policy: b.policies}
 	r.Full = t.Add(durationFromTokens(b.limit, float64(b.burst)-level))
+	if b.grain > 0 {
+		r.Full = r.Full.Truncate(b.grain)
+	}
 	b.last, b.tokens, b.lastEvent = t, tokens, r.TimeToAct
 	if wait > 0 {
 		b.lastAhead = r.TimeToAct

@@ -32,6 +32,15 @@ func NewOracle(limit rate.Limit, burst int) *Oracle {
 	return &Oracle{ref: NewBucket(limit, burst), shadow: rate.NewLimiter(limit, burst), Ledger: NewLedger(limit, burst)}
 }
 
+// RoundFull makes the reference round each reservation's Full (when the
+// bucket could have been full again without it) down to a multiple of d
+// (times since the zero time), as a Store does on a clock of resolution d:
+// the Redis Store's store.Result.At is whole microseconds of Redis TIME,
+// rounded down. A refund later than Full then gives back up to Rate×d
+// tokens less than at the exact Full: the rounding that can only
+// under-admit, never mint.
+func (o *Oracle) RoundFull(d time.Duration) { o.ref.grain = d }
+
 // Shadow is the rate.Limiter, or nil once it has been set apart; a WaitN
 // on it reserves in it, and must be mirrored by Reserve.
 func (o *Oracle) Shadow() *rate.Limiter { return o.shadow }

@@ -312,6 +312,7 @@ func (r *storeRun) oracle(s *storeSubject, key string) *ratemodel.Oracle {
 	o := s.keys[key]
 	if o == nil {
 		o = ratemodel.NewOracle(s.p.Rate, s.p.Burst)
+		o.RoundFull(time.Microsecond) // store.Result.At is whole µs of Redis TIME
 		s.keys[key] = o
 		r.ledgers = append(r.ledgers, o.Ledger)
 		r.owners = append(r.owners, fmt.Sprintf("%s %q", s.name, key))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/internal/ratemodel"
 	"github.com/floodgate-go/floodgate/limiter"
@@ -68,4 +69,40 @@ func newLocalLimiter(t *testing.T, p limiter.Policy) *limiter.Limiter {
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// The deny cache ends no later than the Store would admit: RetryAfter is
+// rounded up to the ns, rate.Limiter (and the Store's script) admit once
+// the wait rounded down has passed, and the cache, which denied until
+// RetryAfter, denied a request at that instant that both admit (seed 203
+// of TestLimiterModel without prefetch, shrunk: 10/s, Burst 7, cost 6 at
+// 402.291ms after a denial whose RetryAfter was 402.291001ms).
+func TestDenyCacheEndsWhenTheStoreAdmits(t *testing.T) {
+	m := miniredis.RunT(t)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := limiter.Policy{Rate: 10, Burst: 7}
+		l := newLimiter(t, p, store.Config{Store: clocked{freshStore(t, newClient(t, m.Addr())), m}})
+		shadow := rate.NewLimiter(p.Rate, p.Burst)
+		allow := func(n int) limiter.Decision {
+			t.Helper()
+			d, err := l.AllowN(ctx, "k", n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := shadow.AllowN(time.Now(), n); d.Allowed != want {
+				t.Fatalf("AllowN(%d) at %v: got %+v, want Allowed %v as rate.Limiter", n, time.Now(), d, want)
+			}
+			return d
+		}
+		allow(7)
+		time.Sleep(397709 * time.Microsecond)
+		allow(2)
+		d := allow(6) // denied: the cache holds it
+		time.Sleep(402291 * time.Microsecond)
+		if d.RetryAfter <= 402291*time.Microsecond {
+			t.Fatalf("RetryAfter %v: the rounding this test is about did not happen", d.RetryAfter)
+		}
+		allow(6)
+	})
 }
