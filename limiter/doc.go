@@ -98,7 +98,7 @@
 // Store's buckets adopt a new policy at their next decision, as if it had
 // been in force since their last one (the Store does not know when
 // SetPolicy was called). Prefetched leases are meant to under-admit, never
-// over-admit ([store.Config].Prefetch), but see the known defect there.
+// over-admit ([store.Config].Prefetch).
 //
 // # Stats
 //

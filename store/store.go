@@ -24,8 +24,7 @@
 //   - Prefetch leases ([Config].Prefetch): for a key this instance alone
 //     requests at about its full rate, one round trip takes several tokens
 //     and spends them locally. Tokens never come back; they lapse so that
-//     no interval over-admits (but see the known defect on
-//     [Config].Prefetch); the cost is a little under-admission.
+//     no interval over-admits; the cost is a little under-admission.
 //   - A timeout on the whole wait for the Store and a circuit breaker
 //     ([Config] Timeout, default 100 ms; BreakerFailures and
 //     BreakerCooldown, default 5 failures and 1 s). A failed or timed-out
@@ -127,7 +126,10 @@ type Result struct {
 	// the bucket could not have been full again had the take not happened
 	// (the decision's time plus (Burst − level before it) / Rate, rounded
 	// down), in the store's own unit (microseconds of Redis TIME for the
-	// Redis store). The Limiter hands it back to Refund.
+	// Redis store). The Limiter hands it back to Refund. Rounded down, At
+	// makes a late refund give back up to Rate × one unit less than the
+	// exact time would (Rate×1µs tokens with Redis): it can under-admit by
+	// that much, never over-admit.
 	At int64
 }
 
@@ -187,12 +189,10 @@ type Config struct {
 	// the Store reported, then lapsing at the policy's Rate. Seen globally,
 	// the tokens held by instances plus the tokens in the Store then never
 	// exceed Burst, so admissions in any interval T stay within Burst +
-	// Rate×T. SetPolicy drops every prefetched token.
-	//
-	// Known defect: a deep run of the Store model test with prefetch
-	// (FLOODGATE_MODEL_SEEDS=150) finds rare sequences of refunds and
-	// policy changes around a lease in which a key exceeds that bound.
-	// Leave Prefetch at 0 where exactness matters until it is fixed.
+	// Rate×T. A refund of the cost of the round trip that took the tokens
+	// (limiter.AllowAll) shortens their hold by the cost's refill time,
+	// since the Store, given the cost back, refills that much sooner.
+	// SetPolicy drops every prefetched token.
 	Prefetch int
 }
 

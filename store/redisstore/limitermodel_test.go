@@ -21,6 +21,9 @@ import (
 	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
+// historyLen is how many recent steps a failure shows.
+const historyLen = 24
+
 // TestLimiterModel is limiter's TestModel for the Store tier: Limiters with
 // WithStore on miniredis, driven by random sequences of AllowN, Peek,
 // AllowAll (with a slow middle limit), Reset, SetPolicy and Store failures
@@ -39,10 +42,12 @@ import (
 // admissions stay within Burst + Rate×T in every window, with the new
 // policy for windows after a SetPolicy. Decisions made by the failure mode
 // (Decision.Fallback) are checked only to be denials under
-// FailClosed, and are left out of the oracle and the bound.
-// historyLen is how many recent steps a failure shows.
-const historyLen = 24
-
+// FailClosed, and are left out of the oracle and the bound. The oracles
+// round a take's Full down to whole microseconds, as the Store's
+// Result.At is (ratemodel.Oracle.RoundFull): a late refund gives back up
+// to Rate×1µs less than at the exact Full, which is the Store's
+// arithmetic, not a tolerance. Each step draws from its own seed, so
+// TestLimiterModelShrink can shrink a failing run.
 func TestLimiterModel(t *testing.T) {
 	seeds, steps := ratemodel.Seeds(10), 500
 	if testing.Short() {
