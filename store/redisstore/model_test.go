@@ -137,13 +137,12 @@ func checkState(t *testing.T, m *miniredis.Miniredis, rkey string, local *refBuc
 		}
 		return
 	}
-	var tokens float64
-	var last int64
-	if _, err := fmt.Sscanf(state, "%g %d", &tokens, &last); err != nil {
-		t.Fatalf("%s: bucket %q: %v", what, state, err)
+	tokens, last, err := decodeState(state)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 	if tokens != local.tokens || last != local.last.UnixMicro() {
-		t.Fatalf("%s: bucket %q, the reference has %.17g at %d", what, state, local.tokens, local.last.UnixMicro())
+		t.Fatalf("%s: bucket %.17g at %d, the reference has %.17g at %d", what, tokens, last, local.tokens, local.last.UnixMicro())
 	}
 }
 

@@ -76,8 +76,8 @@ type config struct {
 }
 
 // WithPrefix sets the namespace of the store's keys (default
-// DefaultPrefix): a bucket lives at prefix + ":r:" + key, or prefix +
-// ":h:" + the key's SHA-256 in hex (see New). Limiters that enforce
+// DefaultPrefix): a bucket lives at prefix + ":r2:" + key, or prefix +
+// ":h2:" + the key's SHA-256 in hex (see New and Store.Key). Limiters that enforce
 // different policies must use different prefixes. The prefix must be 1 to
 // 128 bytes long.
 func WithPrefix(prefix string) Option {

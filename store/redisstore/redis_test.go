@@ -193,9 +193,9 @@ func TestKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, want := range map[string]string{
-		"192.0.2.1":             "fg:r:192.0.2.1",
-		"user_42-x":             "fg:r:user_42-x",
-		strings.Repeat("a", 64): "fg:r:" + strings.Repeat("a", 64),
+		"192.0.2.1":             "fg:r2:192.0.2.1",
+		"user_42-x":             "fg:r2:user_42-x",
+		strings.Repeat("a", 64): "fg:r2:" + strings.Repeat("a", 64),
 	} {
 		if got := s.Key(key); got != want {
 			t.Errorf("Key(%q) = %q, want %q", key, got, want)
@@ -204,10 +204,10 @@ func TestKey(t *testing.T) {
 	seen := map[string]string{}
 	for _, key := range storetest.HostileKeys() {
 		got := s.Key(key)
-		if !strings.HasPrefix(got, "fg:r:") && !strings.HasPrefix(got, "fg:h:") {
+		if !strings.HasPrefix(got, "fg:r2:") && !strings.HasPrefix(got, "fg:h2:") {
 			t.Errorf("Key(%.20q) = %q: no marker", key, got)
 		}
-		if len(got) > len("fg:h:")+64 || strings.ContainsAny(got[3:], "{}") || strings.Count(got, ":") != 2 {
+		if len(got) > len("fg:h2:")+64 || strings.ContainsAny(got[3:], "{}") || strings.Count(got, ":") != 2 {
 			t.Errorf("Key(%.20q) = %q: too long, a hash tag or an extra ':'", key, got)
 		}
 		if prev, ok := seen[got]; ok {
