@@ -94,8 +94,9 @@ func TestExactAcrossInstances(t *testing.T) {
 				st.Allowed += s.Allowed
 				st.Denied += s.Denied
 			}
-			level, _ := client.Get(context.Background(), s.Key("one-key")).Result() // "tokens time": unspent at the end
-			t.Logf("admitted %d in %v (bound %.0f); %d decisions, %d round trips, %d deny-cache hits, %d prefetch hits; Redis bucket at the end: %q",
+			state, _ := client.Get(context.Background(), s.Key("one-key")).Result()
+			level, _, _ := decodeState(state) // unspent at the end
+			t.Logf("admitted %d in %v (bound %.0f); %d decisions, %d round trips, %d deny-cache hits, %d prefetch hits; Redis bucket at the end: %v tokens",
 				admitted, elapsed, bound, st.Allowed+st.Denied, st.Store.RoundTrips, st.Store.DenyCacheHits, st.Store.PrefetchHits, level)
 			if float64(admitted) > bound {
 				t.Fatalf("admitted %d in %v: more than Burst + Rate×T = %.1f", admitted, elapsed, bound)
