@@ -2,7 +2,7 @@ package limiter
 
 import (
 	"math"
-	"sync"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -11,17 +11,42 @@ import (
 
 // A bucket is one client's token bucket. It reproduces rate.Limiter's
 // arithmetic exactly (same float64 operations in the same order, see
-// policyMath) in 32 bytes instead of rate.Limiter's 80, and it carries the
-// sweeper's retire mark under the same lock, so checking the mark costs
-// nothing extra on the request path.
+// policyMath) in 24 bytes instead of rate.Limiter's 80, and it carries the
+// sweeper's retire mark in its clock, so checking the mark costs nothing
+// extra on the request path.
 //
-// Every field is guarded by mu.
+// # Concurrency contract
 //
-// last is the bucket's clock, in one of three states:
+// Writers — an admission, an undo (cancel), SetPolicy's adopt, settle,
+// retire, and Stats reading allowed — exclude each other with busy, the
+// low bit of clock: lock sets it with a compare-and-swap, unlock stores the
+// new clock word with busy clear. A writer stores tokens at most once, then
+// the clock with unlock. Every field but allowed is read and written
+// atomically, so readers need no lock.
+//
+// Readers take no lock and write nothing (snapshot): they load clock,
+// tokens, and clock again, and use the pair only if busy was clear and the
+// clock word did not change. A writer that released the clock word it found
+// changed at most tokens, with the same last, so whichever tokens the
+// reader saw was the bucket's state at an instant between its two loads.
+// A request that would be denied is decided on such a snapshot (bucket.take):
+// rate.Limiter changes no state on a denial, so the decision is exactly the
+// one the lock would have given, without writing the bucket's cache line,
+// which a flooded key's requests would otherwise bounce between cores. It
+// checks the policy after the snapshot: SetPolicy marks the policy stale
+// before it adopts any bucket, so an unmarked policy read after the
+// snapshot means the snapshot predates every adopt. A request that would be
+// admitted takes the lock (with one compare-and-swap from the snapshot's
+// clock word when no writer came in between) and decides again under it
+// unless the state is the one it read.
+//
+// The clock word is last<<1 | busy. last, the bucket's clock, is in one of
+// three states:
 //
 //   - a time >= 0: the time of the last update, in nanoseconds since the
-//     limiter's epoch; tokens is the level then (negative while WaitN
-//     reservations are outstanding, as in rate.Limiter).
+//     limiter's epoch (below 2^62, 146 years); tokens is the level then
+//     (negative while WaitN reservations are outstanding, as in
+//     rate.Limiter). Writers never move it backwards.
 //   - pending: published in the table but not yet given its starting level,
 //     which depends on the key's cells (overflow.go). Nobody takes from
 //     it; whoever finds it settles it (pending → a time).
@@ -34,18 +59,28 @@ import (
 // reservation), is read only to undo a reservation, and only reservations
 // made ahead by WaitN move it past an AllowN's own time; so it lives in the
 // limiter's events table, for the few buckets a WaitN has reserved ahead on,
-// instead of in every bucket.
+// instead of in every bucket. It is read and written under the bucket's
+// lock; lock-free denials do not touch it.
 //
-// allowed and denied count the bucket's decisions for Stats, under the lock
-// the decision holds anyway: a shared counter, even striped, is written by
-// every core and costs a cache-line transfer per request (measured: ~50 ns
-// of a ~150 ns decision with two cores on 100,000 keys). They move to the
-// limiter's counters when the bucket is retired or a count grows large.
+// allowed counts the bucket's admissions for Stats, under the lock the
+// admission holds anyway (measured: a shared counter, even striped, costs a
+// cache-line transfer, ~50 ns of a ~150 ns decision with two cores on
+// 100,000 keys). It moves to the limiter's counters when the bucket is
+// retired or the count grows large. Denials, which hold no lock, are counted
+// in the limiter's striped counters, in a cell picked by the goroutine
+// (counters.deny), so cores flooding one key do not share a counter.
 type bucket struct {
-	mu              sync.Mutex
-	allowed, denied uint32
-	tokens          float64
-	last            int64
+	clock   atomic.Uint64 // last<<1 | busy
+	tokens  atomic.Uint64 // math.Float64bits of the level at last
+	allowed uint32        // guarded by busy
+}
+
+// newBucket returns a bucket holding tokens at last.
+func newBucket(tokens float64, last int64) *bucket {
+	b := new(bucket)
+	b.tokens.Store(math.Float64bits(tokens))
+	b.clock.Store(wordOf(last))
+	return b
 }
 
 // spillAt is the count at which a bucket moves its counts to the limiter's.
@@ -56,6 +91,86 @@ const (
 	retired int64 = math.MinInt64
 	pending int64 = math.MinInt64 + 1
 )
+
+// The clock word: busy, and the words of the marks (above those of every
+// time below 2^62).
+const (
+	busy        uint64 = 1
+	retiredWord uint64 = math.MaxUint64 &^ busy
+	pendingWord uint64 = retiredWord - 2
+)
+
+// wordOf is the clock word, busy clear, of last.
+func wordOf(last int64) uint64 {
+	switch last {
+	case retired:
+		return retiredWord
+	case pending:
+		return pendingWord
+	}
+	return uint64(last) << 1
+}
+
+// lastOf is the last of clock word w.
+func lastOf(w uint64) int64 {
+	switch w &^ busy {
+	case retiredWord:
+		return retired
+	case pendingWord:
+		return pending
+	}
+	return int64(w >> 1)
+}
+
+// lockSpins is how many times lock tries before it yields the processor
+// between tries: a writer holds a bucket for tens of nanoseconds, unless
+// it was preempted.
+const lockSpins = 16
+
+// lock takes b's writer lock and returns the clock word it found (busy
+// clear); unlock gives it back.
+func (b *bucket) lock() uint64 {
+	for spins := 0; ; spins++ {
+		if w := b.clock.Load(); w&busy == 0 && b.clock.CompareAndSwap(w, w|busy) {
+			return w
+		}
+		if spins >= lockSpins {
+			runtime.Gosched()
+		}
+	}
+}
+
+// unlock releases b's writer lock, leaving clock word w (busy clear).
+func (b *bucket) unlock(w uint64) { b.clock.Store(w) }
+
+// level is b's tokens. The caller holds the lock or uses it as snapshot does.
+func (b *bucket) level() float64 { return math.Float64frombits(b.tokens.Load()) }
+
+// snapshot reads b's level and clock word without the lock. ok reports
+// that they are consistent (see bucket): busy was clear and the clock word
+// the same before and after.
+func (b *bucket) snapshot() (tokens float64, w uint64, ok bool) {
+	w = b.clock.Load()
+	tokens = b.level()
+	return tokens, w, w&busy == 0 && b.clock.Load() == w
+}
+
+// snapshotTries is how many snapshots read makes before it takes the lock.
+const snapshotTries = 4
+
+// read returns a consistent level and last of b: a snapshot, or if writers
+// keep getting in the way, under the lock.
+func (b *bucket) read() (tokens float64, last int64) {
+	for range snapshotTries {
+		if tokens, w, ok := b.snapshot(); ok {
+			return tokens, lastOf(w)
+		}
+	}
+	w := b.lock()
+	tokens = b.level()
+	b.unlock(w)
+	return tokens, lastOf(w)
+}
 
 // An outcome says whether a bucket decided, and if not, why.
 type outcome uint8
@@ -269,46 +384,98 @@ func remaining(tokens float64) int {
 // take applies one request of cost n at now, reserving up to maxWait ahead
 // (see policyMath.take). It returns the decision, the wait before an
 // admitted request may proceed, the bucket time it was decided at and the
-// level it found; if
-// the outcome is not decided, the bucket is unchanged and the rest is
-// meaningless. A reservation made ahead is recorded in ev (nil for AllowN,
-// which never reserves ahead).
+// level it found; if the outcome is not decided, the bucket is unchanged
+// and the rest is meaningless. A reservation made ahead is recorded in ev
+// (nil for AllowN, which never reserves ahead). Denials are counted in c,
+// admissions in b.
+//
+// A request that will be denied is decided on a snapshot, without the lock
+// (see bucket); one that will be admitted, or that found a writer busy,
+// under the lock.
 func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
-	b.mu.Lock()
-	if b.last < 0 || p.stale.Load() {
-		o = b.refusal(p)
-		b.mu.Unlock()
+	tokens, w, ok := b.snapshot()
+	if !ok {
+		return b.takeLocked(p, now, n, maxWait, c, ev)
+	}
+	last := lastOf(w)
+	if o = refusal(p, last); o != decided {
 		return d, 0, 0, 0, o
 	}
-	// A request that read the clock before a concurrent one but locked after
-	// it is treated as happening at the later time. rate.Limiter would move
-	// last backwards and count the overlap's refill twice.
-	now = max(now, b.last)
-	tokens := p.advance(b.tokens, b.last, now)
-	left, ok, exact := p.decide(tokens, n, maxWait)
-	if ok { // like rate.Limiter, a denial leaves the state as it was
-		b.tokens, b.last = left, now
-		b.allowed++
-		if ev != nil && exact >= 1 { // reserved ahead: rate.Limiter's lastEvent moves
-			ev.set(b, now+int64(exact))
-		}
-	} else {
-		b.denied++
+	// A request that read the clock before a concurrent one but reached the
+	// bucket after it is treated as happening at the later time.
+	// rate.Limiter would move last backwards and count the overlap's refill
+	// twice.
+	at = max(now, last)
+	level = p.advance(tokens, last, at)
+	left, admit, exact := p.decide(level, n, maxWait)
+	if !admit { // like rate.Limiter, a denial leaves the state as it was
+		c.deny()
+		d, _ = p.decision(level, left, false, exact)
+		return d, 0, at, level, decided
 	}
-	if b.allowed >= spillAt || b.denied >= spillAt {
-		b.spill(c)
+	if !b.clock.CompareAndSwap(w, w|busy) {
+		return b.takeLocked(p, now, n, maxWait, c, ev)
 	}
-	b.mu.Unlock()
-	d, wait = p.decision(tokens, left, ok, exact) // the float work, outside the lock
-	return d, wait, now, tokens, decided
+	if b.tokens.Load() != math.Float64bits(tokens) || p.stale.Load() {
+		// A writer that kept the clock word changed the level, or SetPolicy
+		// began: decide again under the lock.
+		return b.decideLocked(w, p, now, n, maxWait, c, ev)
+	}
+	return b.commit(w, p, at, level, left, exact, c, ev)
 }
 
-// refusal is why b, locked, cannot be used under p.
-func (b *bucket) refusal(p *policyMath) outcome {
-	if b.last < 0 {
-		return gone
+// takeLocked is take under the lock.
+func (b *bucket) takeLocked(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
+	return b.decideLocked(b.lock(), p, now, n, maxWait, c, ev)
+}
+
+// decideLocked is take for a caller holding the lock, which found clock word
+// w; it releases the lock.
+func (b *bucket) decideLocked(w uint64, p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
+	last := lastOf(w)
+	if o = refusal(p, last); o != decided {
+		b.unlock(w)
+		return d, 0, 0, 0, o
 	}
-	return stale
+	at = max(now, last)
+	level = p.advance(b.level(), last, at)
+	left, admit, exact := p.decide(level, n, maxWait)
+	if !admit {
+		b.unlock(w)
+		c.deny()
+		d, _ = p.decision(level, left, false, exact)
+		return d, 0, at, level, decided
+	}
+	return b.commit(w, p, at, level, left, exact, c, ev)
+}
+
+// commit stores an admission decided at bucket time at, leaving left tokens,
+// and releases the lock; the float work of the Decision is done after.
+func (b *bucket) commit(w uint64, p *policyMath, at int64, level, left, exact float64, c *counters, ev *events) (d Decision, wait time.Duration, _ int64, _ float64, o outcome) {
+	b.tokens.Store(math.Float64bits(left))
+	b.allowed++
+	if ev != nil && exact >= 1 { // reserved ahead: rate.Limiter's lastEvent moves
+		ev.set(b, at+int64(exact))
+	}
+	if b.allowed >= spillAt {
+		b.spill(c)
+	}
+	b.unlock(wordOf(at))
+	d, wait = p.decision(level, left, true, exact)
+	return d, wait, at, level, decided
+}
+
+// refusal is why a bucket whose clock is last cannot be used under p, if
+// it cannot (a writer holds the lock, or a reader has just taken its
+// snapshot: see bucket).
+func refusal(p *policyMath, last int64) outcome {
+	switch {
+	case last < 0:
+		return gone
+	case p.stale.Load():
+		return stale
+	}
+	return decided
 }
 
 // allow is take for AllowN: no reservation ahead.
@@ -323,88 +490,99 @@ func (b *bucket) allow(p *policyMath, now int64, n int, c *counters) (Decision, 
 // policy now (see policyMath.cancelAt). A retired bucket was full: there is
 // nothing to give back.
 func (b *bucket) cancel(p, r *policyMath, n int, due, full, now int64, ev *events) outcome {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.last < 0 || p.stale.Load() {
-		return b.refusal(p)
+	w := b.lock()
+	last := lastOf(w)
+	if o := refusal(p, last); o != decided {
+		b.unlock(w)
+		return o
 	}
 	lastEvent, ahead := ev.get(b)
-	s := p.cancelAt(undone{b.tokens, b.last, lastEvent, ahead}, r, n, due, full, now)
-	b.tokens, b.last = s.tokens, s.last
+	s := p.cancelAt(undone{b.level(), last, lastEvent, ahead}, r, n, due, full, now)
+	b.tokens.Store(math.Float64bits(s.tokens))
 	switch {
 	case s.ahead && s.lastEvent != lastEvent:
 		ev.set(b, s.lastEvent)
 	case ahead && !s.ahead:
 		ev.forget(b)
 	}
+	b.unlock(wordOf(s.last))
 	return decided
 }
 
 // adopt moves b from policy old to p at since (see policyMath.adopt); a
 // bucket a racing decision updated later than since adopts p at that time.
 func (b *bucket) adopt(old, p *policyMath, since int64) {
-	b.mu.Lock()
-	if b.last >= 0 {
-		at := max(since, b.last)
-		b.tokens, b.last = p.adopt(old, b.tokens, b.last, at), at
+	w := b.lock()
+	if last := lastOf(w); last >= 0 {
+		at := max(since, last)
+		b.tokens.Store(math.Float64bits(p.adopt(old, b.level(), last, at)))
+		w = wordOf(at)
 	}
-	b.mu.Unlock()
+	b.unlock(w)
 }
 
-// spill moves b's counts to c. The caller holds b.mu.
+// spill moves b's counts to c. The caller holds the lock.
 func (b *bucket) spill(c *counters) {
-	if c != nil && b.allowed|b.denied != 0 {
-		c.add(spreadOf(b), uint64(b.allowed), uint64(b.denied))
+	if c != nil && b.allowed != 0 {
+		c.add(spreadOf(b), uint64(b.allowed), 0)
 	}
-	b.allowed, b.denied = 0, 0
+	b.allowed = 0
 }
 
 // counts adds b's counts to s unless b is retired (its counts are in the
 // limiter's already).
 func (b *bucket) counts(s *Stats) {
-	b.mu.Lock()
-	if b.last != retired {
+	w := b.lock()
+	if lastOf(w) != retired {
 		s.Allowed += uint64(b.allowed)
-		s.Denied += uint64(b.denied)
 	}
-	b.mu.Unlock()
+	b.unlock(w)
 }
 
 // retire marks the bucket retired if it has refilled to burst at now, which
 // makes it indistinguishable from a new bucket, and reports whether it is
 // retired. Under a stale policy it does nothing: full under the old Burst
-// is not full under a larger new one.
+// is not full under a larger new one. A bucket that a snapshot shows is not
+// full is left without taking the lock.
 func (b *bucket) retire(p *policyMath, now int64, c *counters) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.last == retired:
+	if tokens, w, ok := b.snapshot(); ok && !full(p, tokens, lastOf(w), now) {
+		return lastOf(w) == retired
+	}
+	w := b.lock()
+	switch last := lastOf(w); {
+	case last == retired:
+		b.unlock(w)
 		return true
-	case b.last == pending || p.stale.Load():
-		return false
-	case p.advance(b.tokens, b.last, max(now, b.last)) < p.burst:
+	case p.stale.Load() || !full(p, b.level(), last, now):
+		b.unlock(w)
 		return false
 	}
-	b.last = retired
 	b.spill(c)
+	b.unlock(retiredWord)
 	return true
+}
+
+// full reports whether a bucket holding tokens at last is full at now under
+// p; a pending or retired one is not.
+func full(p *policyMath, tokens float64, last, now int64) bool {
+	return last >= 0 && p.advance(tokens, last, max(now, last)) >= p.burst
 }
 
 // retireNow marks the bucket retired whatever it holds (for Reset).
 func (b *bucket) retireNow(c *counters) {
-	b.mu.Lock()
-	b.last = retired
+	b.lock()
 	b.spill(c)
-	b.mu.Unlock()
+	b.unlock(retiredWord)
 }
 
 // settle gives a pending bucket its starting level: tokens, capped at
 // burst, at now. It does nothing to a bucket that is no longer pending, or
 // under a stale policy (the bucket is then settled under the new one).
 func (b *bucket) settle(p *policyMath, tokens float64, now int64) {
-	b.mu.Lock()
-	if b.last == pending && !p.stale.Load() {
-		b.tokens, b.last = min(tokens, p.burst), now
+	w := b.lock()
+	if lastOf(w) == pending && !p.stale.Load() {
+		b.tokens.Store(math.Float64bits(min(tokens, p.burst)))
+		w = wordOf(now)
 	}
-	b.mu.Unlock()
+	b.unlock(w)
 }

@@ -35,7 +35,7 @@ func TestBucketTable(t *testing.T) {
 		{time.Hour, 3, true, 0, 0}, // refill is capped at burst
 		{time.Hour, 1, false, 0, 100 * time.Millisecond},
 	}
-	b := &bucket{tokens: p.burst}
+	b := newBucket(p.burst, 0)
 	oracle := rate.NewLimiter(10, 3)
 	for i, s := range steps {
 		d, o := b.allow(&p, ns(s.at), s.n, nil)
@@ -60,7 +60,7 @@ func TestBucketModel(t *testing.T) {
 	for iter := range 2000 {
 		p := policyMath{limit: limits[rng.IntN(len(limits))], n: 1 + rng.IntN(20)}
 		p.burst = float64(p.n)
-		b := &bucket{tokens: p.burst}
+		b := newBucket(p.burst, 0)
 		oracle := rate.NewLimiter(rate.Limit(p.limit), p.n)
 		var admitted []op // replayed to copy the oracle: rate.Limiter cannot be copied
 		replay := func() *rate.Limiter {
@@ -90,7 +90,7 @@ func TestBucketModel(t *testing.T) {
 			// rate.Limiter's own wait, truncated; ours is rounded up.
 			wait := replay().ReserveN(at, n).DelayFrom(at)
 			if d.RetryAfter < wait || d.RetryAfter > wait+1 {
-				t.Fatalf("iter %d step %d: RetryAfter %v, want rate.Limiter's delay %v rounded up; limit %v n %d tokens %v %v", iter, step, d.RetryAfter, wait, p.limit, n, oracle.TokensAt(at), b.tokens)
+				t.Fatalf("iter %d step %d: RetryAfter %v, want rate.Limiter's delay %v rounded up; limit %v n %d tokens %v %v", iter, step, d.RetryAfter, wait, p.limit, n, oracle.TokensAt(at), b.level())
 			}
 			if d.RetryAfter < 1<<50 && !replay().AllowN(at.Add(d.RetryAfter), n) {
 				t.Fatalf("iter %d step %d: rate.Limiter denies n=%d at now+RetryAfter (%v)", iter, step, n, d.RetryAfter)
@@ -121,7 +121,7 @@ func randomStep(rng *rand.Rand, limit float64) int64 {
 
 func TestBucketRetire(t *testing.T) {
 	p := policyMath{limit: 1, burst: 2, n: 2}
-	b := &bucket{tokens: p.burst}
+	b := newBucket(p.burst, 0)
 	b.allow(&p, 0, 1, nil)
 	if b.retire(&p, ns(999*time.Millisecond), nil) {
 		t.Fatal("retire(just under a refill) = true, want false: the bucket is not full")
@@ -135,7 +135,7 @@ func TestBucketRetire(t *testing.T) {
 	if !b.retire(&p, ns(time.Second), nil) {
 		t.Fatal("retire on a retired bucket = false, want true (so a sweeper can delete it)")
 	}
-	pend := &bucket{last: pending}
+	pend := newBucket(0, pending)
 	if pend.retire(&p, ns(time.Hour), nil) {
 		t.Fatal("retire on a pending bucket = true, want false")
 	}
@@ -153,7 +153,7 @@ func FuzzBucket(f *testing.F) {
 			return
 		}
 		p := policyMath{limit: float64(limit) / 16, burst: float64(burst), n: int(burst)}
-		b := &bucket{tokens: p.burst}
+		b := newBucket(p.burst, 0)
 		oracle := rate.NewLimiter(rate.Limit(p.limit), p.n)
 		var now int64
 		for i := 0; i+1 < len(ops); i += 2 {

@@ -17,7 +17,10 @@
 //
 // Buckets live in a typed [sync.Map]; a request for a tracked key is one map
 // lookup, one clock read and one bucket update under the bucket's own lock,
-// with no allocation. A sweeper goroutine retires buckets that have refilled
+// with no allocation. A request that will be denied takes no lock and writes
+// nothing to the bucket: it is decided exactly on a consistent snapshot of
+// the bucket (rate.Limiter changes nothing on a denial either), so a flooded
+// key's requests do not contend. A sweeper goroutine retires buckets that have refilled
 // to Burst. A full bucket is indistinguishable from a new one, so sweeping
 // never changes a decision, however often it runs; see package
 // [github.com/floodgate-go/floodgate/sweeper] for the retire protocol that
@@ -103,7 +106,7 @@
 // # Stats
 //
 // [Limiter.Stats] reports tracked keys and cumulative counts of allowed,
-// denied, overflowed and retired. Decisions are counted in their buckets,
-// under the lock each decision holds anyway, so counting adds no write that
-// cores share; Stats sums the buckets.
+// denied, overflowed and retired. Admissions are counted in their buckets,
+// under the lock each holds anyway, and denials in counters striped by
+// goroutine, so counting adds no write that cores share; Stats sums them.
 package limiter

@@ -278,7 +278,7 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 				continue
 			}
 			var stored bool
-			if b, stored = l.table.store(ownKey(makeKey(key)), &bucket{last: pending}); stored {
+			if b, stored = l.table.store(ownKey(makeKey(key)), newBucket(0, pending)); stored {
 				l.settle(m, key, b)
 			}
 		}
@@ -332,10 +332,7 @@ func (l *Limiter) check(ctx context.Context, m *policyMath, n int) error {
 // Retired: delete it on the sweeper's behalf (harmless if the sweeper got
 // there first) so the retry creates a fresh one. Pending: settle it.
 func (l *Limiter) revive(m *policyMath, key string, b *bucket) {
-	b.mu.Lock()
-	isRetired := b.last == retired
-	b.mu.Unlock()
-	if !isRetired {
+	if lastOf(b.clock.Load()) != retired { // retired is final: no lock needed
 		l.settle(m, key, b)
 		return
 	}
@@ -427,9 +424,10 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	return nil
 }
 
-// Stats returns a snapshot of l's counters. Decisions are counted in their
-// buckets, so Stats visits every tracked bucket (about 30 ms at a million
-// keys): fine for a metrics scrape, not for every request. A snapshot
+// Stats returns a snapshot of l's counters. Admissions are counted in their
+// buckets (denials in striped counters), so Stats visits every tracked
+// bucket (about 30 ms at a million keys): fine for a metrics scrape, not
+// for every request. A snapshot
 // taken while buckets are being retired may miss their counts until the
 // next one; no counter is ever reported lower than in an earlier snapshot.
 func (l *Limiter) Stats() Stats {

@@ -79,19 +79,15 @@ func (l *Limiter) inspect(m *policyMath, key string, n int) (Decision, bool) {
 // decided, if m is stale.
 func (l *Limiter) peekLocal(m *policyMath, key string, n int) (Decision, bool) {
 	if b, found := l.table.lookup(key); found {
-		b.mu.Lock()
-		if m.stale.Load() {
-			b.mu.Unlock()
+		tokens, last := b.read() // without the lock, as a denial (see bucket)
+		if m.stale.Load() {      // after the read: m had not been replaced when it was made
 			return Decision{}, false
 		}
-		if b.last >= 0 {
-			now := max(l.now(), b.last) // as bucket.take
-			level := m.advance(b.tokens, b.last, now)
-			b.mu.Unlock()
-			_, d, _ := m.take(level, n, 0)
+		if last >= 0 {
+			now := max(l.now(), last) // as bucket.take
+			_, d, _ := m.take(m.advance(tokens, last, now), n, 0)
 			return d, true
 		}
-		b.mu.Unlock()
 		// Pending or retired: AllowN would settle it, or replace it with a
 		// new bucket, from the same level as for an untracked key.
 	}
