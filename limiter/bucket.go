@@ -397,6 +397,11 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c 
 	if !ok {
 		return b.takeLocked(p, now, n, maxWait, c, ev)
 	}
+	return b.takeFrom(tokens, w, p, now, n, maxWait, c, ev)
+}
+
+// takeFrom is take from a consistent snapshot: tokens, at clock word w.
+func (b *bucket) takeFrom(tokens float64, w uint64, p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
 	last := lastOf(w)
 	if o = refusal(p, last); o != decided {
 		return d, 0, 0, 0, o
