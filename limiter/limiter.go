@@ -65,7 +65,11 @@ type Limiter struct {
 	reportedMu  sync.Mutex // guards reported
 	reported    Stats      // the last snapshot Stats returned (see monotonic)
 	closed      atomic.Bool
-	observe     func(context.Context, Event) // nil unless WithObserver
+	// slow is set when AllowN's fast path cannot decide: rate.Inf, a
+	// Store, an observer (all set by New, never changed), or Close. One
+	// load instead of one per case.
+	slow    atomic.Bool
+	observe func(context.Context, Event) // nil unless WithObserver
 
 	remote *remote // remote tier (store.go, remote.go); nil without WithStore
 }
@@ -105,6 +109,7 @@ func New(p Policy, opts ...Option) (*Limiter, error) {
 			return nil, err
 		}
 	}
+	l.slow.Store(l.inf || l.remote != nil || l.observe != nil)
 	return l, nil
 }
 
@@ -193,8 +198,9 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
 	m := l.pm.Load()
 	// The fast path: a tracked key, on a plain local limiter. One branch
-	// covers every case it does not handle.
-	if n >= 1 && n <= m.n && !m.inf && l.remote == nil && l.observe == nil && ctx != nil && !l.closed.Load() {
+	// covers every case it does not handle (slow: rate.Inf, a Store, an
+	// observer, Close).
+	if n >= 1 && n <= m.n && ctx != nil && !l.slow.Load() {
 		if b, ok := l.table.lookup(key); ok {
 			now := l.now() // read after the lookup: the decision is as late as it can be
 			if d, o := b.allow(m, now, n, &l.stats); o == decided {
@@ -472,6 +478,7 @@ func (l *Limiter) monotonic(s Stats) Stats {
 // return ErrClosed. Close is idempotent and always returns nil.
 func (l *Limiter) Close() error {
 	l.closed.Store(true)
+	l.slow.Store(true)
 	if l.sweeper != nil {
 		l.sweeper.Stop()
 	}
