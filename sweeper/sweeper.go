@@ -17,8 +17,10 @@
 //
 //  1. retire marks the value retired while holding the lock that every use of
 //     the value takes, and only if the value is indistinguishable from fresh.
-//  2. Every use of a value checks the mark under that same lock. A use that
-//     finds the mark does not touch the value; it deletes the entry itself
+//  2. Every use of a value checks the mark under that same lock, or, for a
+//     use that changes nothing (a denial), in the same consistent snapshot
+//     as the state it reads, taken without the lock. A use that finds the
+//     mark does not touch the value; it deletes the entry itself
 //     (CompareAndDelete, so it is harmless if the sweeper won) and starts
 //     again with a fresh value.
 //
