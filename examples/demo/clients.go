@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +16,7 @@ type client struct {
 	name     string
 	behavior string
 	rate     float64       // requests per second it sends
+	workers  int           // goroutines sending them, each its share in turn; 0: one
 	delay    time.Duration // when it starts, from the start of the run
 	// headers sets the request's forwarding headers for its i-th request:
 	// what the client forged, plus the address the trusted proxy appended.
@@ -26,9 +28,13 @@ type client struct {
 
 	sent, admitted, denied, failed atomic.Int64
 	first, last                    atomic.Int64 // unix nanos: first request sent, last response received
+	// cellsBefore and cellsAfter are the instances' decisions on the cells
+	// (cellDecisions) when the client started and when it stopped.
+	cellsBefore, cellsAfter atomic.Uint64
 }
 
 func newClients(cfg config) []*client {
+	addrs, perSecond := cfg.spray()
 	forge := func() string { return fmt.Sprintf("203.0.113.%d", rand.IntN(254)+1) }
 	return []*client{
 		{name: "polite", behavior: "half its limit", rate: cfg.rate / 2, bounded: true,
@@ -44,10 +50,10 @@ func newClients(cfg config) []*client {
 				h.Set("True-Client-IP", forge())
 				h.Set("Forwarded", "for="+forge())
 			}},
-		{name: "sprayer", behavior: fmt.Sprintf("rotating %d addresses", cfg.sprayers),
-			rate: float64(cfg.sprayers) / cfg.duration.Seconds(),
+		{name: "sprayer", behavior: fmt.Sprintf("rotating %d addresses, %.4g/s", addrs, perSecond), rate: perSecond,
+			workers: 8, // so that one slow response does not slow the spray (a ticker drops the ticks it misses)
 			headers: func(h http.Header, i int) {
-				i %= cfg.sprayers
+				i %= addrs
 				h.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff))
 			}},
 	}
@@ -63,9 +69,28 @@ func (c *client) drive(ctx context.Context, httpc *http.Client, instances []*ins
 		case <-time.After(c.delay):
 		}
 	}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / c.rate))
+	c.cellsBefore.Store(cellDecisions(instances))
+	defer func() { c.cellsAfter.Store(cellDecisions(instances)) }()
+	workers := max(c.workers, 1)
+	period := time.Duration(float64(time.Second) / c.rate)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { c.send(ctx, httpc, instances, w, workers, time.Duration(w)*period) })
+	}
+	wg.Wait()
+}
+
+// send sends the client's requests w, w + workers, w + 2×workers… one
+// every workers/rate, the first after offset.
+func (c *client) send(ctx context.Context, httpc *http.Client, instances []*instance, w, workers int, offset time.Duration) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(offset):
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) * float64(workers) / c.rate))
 	defer tick.Stop()
-	for i := 0; ; i++ {
+	for i := w; ; i += workers {
 		select {
 		case <-ctx.Done():
 			return

@@ -86,17 +86,75 @@ type addrConn struct {
 func (c addrConn) LocalAddr() net.Addr  { return c.local }
 func (c addrConn) RemoteAddr() net.Addr { return c.remote }
 
+// TestDemo runs the default demo. Its spray keeps the table full of
+// buckets that cannot be retired, so that the keys beyond the cap, the
+// sprayer's and the polite clients', are decided on the cells: the test
+// checks that they were, substantially, and that the polite clients were
+// never denied there, which one shared overflow cell would not do.
 func TestDemo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out bytes.Buffer
 		cfg := defaultConfig()
-		ok, err := run(context.Background(), cfg, &out, newMemNet())
+		res, err := run(context.Background(), cfg, &out, newMemNet())
 		t.Log("\n" + out.String())
-		if err != nil || !ok {
-			t.Fatalf("run = %v, %v; want every verdict to pass", ok, err)
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		if !res.ok {
+			t.Error("a verdict failed; want every verdict to pass")
 		}
 		checkOutput(t, out.String(), cfg)
+		checkBounds(t, res, cfg)
+
+		// The spray reached the cells: of the sprayer's 1,000 requests a
+		// second, those for its 50 addresses beyond the cap of 100 (a third)
+		// once the table has filled.
+		sprayer, newcomer := byName(t, res, "sprayer"), byName(t, res, "newcomer")
+		if sent := uint64(sprayer.sent.Load()); res.cells < sent/5 {
+			t.Errorf("%d decisions on the cells, want at least a fifth of the sprayer's %d requests", res.cells, sent)
+		}
+		// And it was still reaching them while the newcomer ran.
+		if during := newcomer.cellsAfter.Load() - newcomer.cellsBefore.Load(); during < res.cells/4 {
+			t.Errorf("%d decisions on the cells while the newcomer ran (of %d), want at least a quarter", during, res.cells)
+		}
 	})
+}
+
+// checkBounds checks the polite clients were never denied and every
+// bounded client was held within Burst + Rate×T, T from its first request
+// sent to its last response.
+func checkBounds(t *testing.T, res result, cfg config) {
+	t.Helper()
+	p := cfg.policy()
+	for _, name := range []string{"polite", "newcomer"} {
+		c := byName(t, res, name)
+		if sent, admitted, denied := c.sent.Load(), c.admitted.Load(), c.denied.Load(); sent == 0 || admitted != sent || denied != 0 {
+			t.Errorf("%s: %d sent, %d admitted, %d denied; want every request admitted", name, sent, admitted, denied)
+		}
+	}
+	for _, c := range res.clients {
+		if c.failed.Load() != 0 {
+			t.Errorf("%s: %d requests failed", c.name, c.failed.Load())
+		}
+		if !c.bounded {
+			continue
+		}
+		span := time.Duration(c.last.Load() - c.first.Load())
+		if bound := float64(p.Burst) + float64(p.Rate)*span.Seconds(); float64(c.admitted.Load()) > bound {
+			t.Errorf("%s: %d admitted in %v, want at most Burst + Rate×T = %.1f", c.name, c.admitted.Load(), span, bound)
+		}
+	}
+}
+
+func byName(t *testing.T, res result, name string) *client {
+	t.Helper()
+	for _, c := range res.clients {
+		if c.name == name {
+			return c
+		}
+	}
+	t.Fatalf("no client %q", name)
+	return nil
 }
 
 // checkOutput checks the table was printed every second and each client
@@ -114,10 +172,38 @@ func checkOutput(t *testing.T, out string, cfg config) {
 }
 
 func TestDemoRejectsBadFlags(t *testing.T) {
+	for name, bad := range map[string]func(*config){
+		"-instances 0":  func(c *config) { c.instances = 0 },
+		"-duration 0":   func(c *config) { c.duration = 0 },
+		"-rate 0":       func(c *config) { c.rate = 0 },
+		"-burst 0":      func(c *config) { c.burst = 0 },
+		"-maxkeys 0":    func(c *config) { c.maxKeys = 0 },
+		"-sprayers -1":  func(c *config) { c.sprayers = -1 },
+		"-sprayrate -1": func(c *config) { c.sprayRate = -1 },
+	} {
+		cfg := defaultConfig()
+		bad(&cfg)
+		if _, err := run(context.Background(), cfg, &bytes.Buffer{}, newMemNet()); err == nil {
+			t.Errorf("run with %s: no error", name)
+		}
+	}
+}
+
+// The sprayer's defaults follow the cap and the policy: half again as many
+// addresses as the table holds, each visited again before the token it
+// spent has refilled.
+func TestSprayDefaults(t *testing.T) {
 	cfg := defaultConfig()
-	cfg.instances = 0
-	if _, err := run(context.Background(), cfg, &bytes.Buffer{}, newMemNet()); err == nil {
-		t.Fatal("run with -instances 0: no error")
+	addrs, perSecond := cfg.spray()
+	if addrs != 150 || perSecond != 1000 {
+		t.Errorf("spray() = %d addresses, %v/s; want 150, 1000/s", addrs, perSecond)
+	}
+	if cycle := float64(addrs) / perSecond; cycle >= 1/cfg.rate {
+		t.Errorf("each address comes back every %vs, not before its token refills (%vs)", cycle, 1/cfg.rate)
+	}
+	cfg.sprayers, cfg.sprayRate = 7, 3
+	if addrs, perSecond := cfg.spray(); addrs != 7 || perSecond != 3 {
+		t.Errorf("spray() with -sprayers 7 -sprayrate 3 = %d, %v; want 7, 3", addrs, perSecond)
 	}
 }
 
@@ -146,12 +232,16 @@ func TestDemoThreeInstances(t *testing.T) {
 		cfg.instances = 3
 		cfg.redisAddr = m.Addr()
 		cfg.duration = 5 * time.Second
-		ok, err := run(context.Background(), cfg, &out, newMemNet())
+		res, err := run(context.Background(), cfg, &out, newMemNet())
 		t.Log("\n" + out.String())
-		if err != nil || !ok {
-			t.Fatalf("run = %v, %v; want every verdict to pass", ok, err)
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		if !res.ok {
+			t.Error("a verdict failed; want every verdict to pass")
 		}
 		checkOutput(t, out.String(), cfg)
+		checkBounds(t, res, cfg)
 		if !strings.Contains(out.String(), "3 instance(s) sharing Redis at "+m.Addr()) {
 			t.Error("the header does not say the instances share a Redis")
 		}

@@ -21,6 +21,7 @@ type reporter struct {
 	lines     int  // lines of the last table, to redraw over
 	peakKeys  int
 	peakHeap  uint64
+	cells     uint64 // decisions on the cells at the last table
 }
 
 func newReporter(out io.Writer, cfg config, clients []*client, instances []*instance) *reporter {
@@ -51,13 +52,16 @@ func (r *reporter) live(ctx context.Context) {
 }
 
 func (r *reporter) table() {
-	keys, trips, denyHits := 0, uint64(0), uint64(0)
+	keys, trips, denyHits, cells := 0, uint64(0), uint64(0), uint64(0)
 	for _, in := range r.instances {
 		s := in.l.Stats()
 		keys = max(keys, s.Keys, s.Store.CachedKeys) // with Redis, the buckets live there; this is the local cache
 		trips += s.Store.RoundTrips
 		denyHits += s.Store.DenyCacheHits
+		cells += s.Overflowed
 	}
+	newCells := cells - r.cells
+	r.cells = cells
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	r.peakKeys, r.peakHeap = max(r.peakKeys, keys), max(r.peakHeap, m.HeapAlloc)
@@ -71,6 +75,7 @@ func (r *reporter) table() {
 	}
 	fmt.Fprintf(&b, "       policy: %.4g/s per client; keys tracked: %d (cap %d per instance); heap: %.1f MiB\n",
 		r.cfg.rate, keys, r.cfg.maxKeys, float64(m.HeapAlloc)/(1<<20))
+	fmt.Fprintf(&b, "       decided on the cells (table full, nothing retirable): %d requests, %d since the last table\n", cells, newCells)
 	if r.cfg.instances > 1 {
 		fmt.Fprintf(&b, "       Redis round trips: %d; denials answered from the local deny cache: %d\n", trips, denyHits)
 	}
@@ -103,19 +108,17 @@ func (r *reporter) verdicts() bool {
 		bound := float64(p.Burst) + float64(p.Rate)*span.Seconds()
 		switch {
 		case c.name == "polite" || c.name == "newcomer":
-			say(admitted == sent && sent > 0, "%-8s under its limit, never denied: %d of %d admitted", c.name, admitted, sent)
+			say(admitted == sent && sent > 0, "%-8s under its limit, never denied: %d of %d admitted, while %d requests were decided on the cells",
+				c.name, admitted, sent, c.cellsAfter.Load()-c.cellsBefore.Load())
 		case c.bounded:
 			say(float64(admitted) <= bound && float64(admitted) >= 0.9*bound && denied > 0,
 				"%-8s held to Burst + Rate×T = %d + %.4g/s × %.1fs = %.0f: %d admitted, %d denied",
 				c.name, p.Burst, float64(p.Rate), span.Seconds(), bound, admitted, denied)
 		default:
-			var overflowed uint64
-			for _, in := range r.instances {
-				overflowed += in.l.Stats().Overflowed
-			}
+			addrs, _ := r.cfg.spray()
 			say(r.peakKeys <= r.cfg.maxKeys,
-				"%-8s %d addresses, each a new client: tracked keys peaked at %d (cap %d), heap at %.1f MiB; %d requests found the table full and were decided on their own cells",
-				c.name, min(sent, int64(r.cfg.sprayers)), r.peakKeys, r.cfg.maxKeys, float64(r.peakHeap)/(1<<20), overflowed)
+				"%-8s %d addresses, each a new client: tracked keys peaked at %d (cap %d), heap at %.1f MiB; %d requests found the table full, nothing retirable, and were decided on the cells",
+				c.name, min(sent, int64(addrs)), r.peakKeys, r.cfg.maxKeys, float64(r.peakHeap)/(1<<20), c.cellsAfter.Load())
 		}
 	}
 	return ok

@@ -74,17 +74,24 @@ func (in *instance) stop() error {
 	return errors.Join(err, in.l.Close())
 }
 
+// result is what a run measured, for its test.
+type result struct {
+	ok      bool // every verdict passed
+	clients []*client
+	cells   uint64 // decisions the instances made on their cells (Stats.Overflowed)
+}
+
 // run drives the clients against cfg.instances servers for cfg.duration,
-// writing the live table and the verdicts to out. ok is false if a verdict
-// failed.
-func run(ctx context.Context, cfg config, out io.Writer, n network) (ok bool, err error) {
-	if cfg.duration <= 0 || cfg.instances < 1 || cfg.sprayers < 1 {
-		return false, fmt.Errorf("invalid flags: -duration must be positive and -instances at least 1")
+// writing the live table and the verdicts to out. res.ok is false if a
+// verdict failed.
+func run(ctx context.Context, cfg config, out io.Writer, n network) (res result, err error) {
+	if cfg.duration <= 0 || cfg.instances < 1 || cfg.rate <= 0 || cfg.burst < 1 || cfg.maxKeys < 1 || cfg.sprayers < 0 || cfg.sprayRate < 0 {
+		return res, fmt.Errorf("invalid flags: -duration, -rate, -burst and -maxkeys must be positive, -instances at least 1, -sprayers and -sprayrate not negative")
 	}
 	opts := []limiter.Option{limiter.WithMaxKeys(cfg.maxKeys)}
 	shared, err := sharedStore(cfg)
 	if err != nil {
-		return false, err
+		return res, err
 	}
 	defer shared.close()
 	opts = append(opts, shared.opts...)
@@ -98,13 +105,14 @@ func run(ctx context.Context, cfg config, out io.Writer, n network) (ok bool, er
 	for range cfg.instances {
 		in, err := startInstance(n, cfg.policy(), opts...)
 		if err != nil {
-			return false, err
+			return res, err
 		}
 		instances = append(instances, in)
 	}
 
 	fmt.Fprintf(out, "floodgate demo: %d instance(s)%s, policy %v per client, %v, key cap %d per instance\n",
 		cfg.instances, shared.describe, cfg.policy(), cfg.duration, cfg.maxKeys)
+	describeSpray(out, cfg)
 	fmt.Fprintf(out, "clients reach the servers through a trusted proxy on 127.0.0.1 that appends their address to X-Forwarded-For\n\n")
 
 	clients := newClients(cfg)
@@ -121,5 +129,32 @@ func run(ctx context.Context, cfg config, out io.Writer, n network) (ok bool, er
 	rep := newReporter(out, cfg, clients, instances)
 	rep.live(runCtx)
 	wg.Wait()
-	return rep.verdicts(), nil
+	return result{ok: rep.verdicts(), clients: clients, cells: cellDecisions(instances)}, nil
+}
+
+// describeSpray says what the spray does to the table.
+func describeSpray(out io.Writer, cfg config) {
+	addrs, perSecond := cfg.spray()
+	cycle, refill := float64(addrs)/perSecond, 1/cfg.rate
+	switch {
+	case cfg.instances > 1:
+		fmt.Fprintf(out, "the sprayer rotates %d addresses at %.4g/s; with a shared Redis, every client's bucket lives there,\n", addrs, perSecond)
+		fmt.Fprintf(out, "and the key cap bounds each instance's local cache (and the buckets and cells it falls back on if Redis fails)\n")
+	case cycle < refill:
+		fmt.Fprintf(out, "the sprayer comes back to each of its %d addresses every %.2fs, before the token it spent has refilled (%.2fs):\n", addrs, cycle, refill)
+		fmt.Fprintf(out, "its buckets fill the table and none can be retired, so the keys beyond the cap are decided on the cells\n")
+	default:
+		fmt.Fprintf(out, "the sprayer comes back to each of its %d addresses every %.2fs, after the token it spent has refilled (%.2fs):\n", addrs, cycle, refill)
+		fmt.Fprintf(out, "its buckets can be retired, so new keys mostly take their slots and few are decided on the cells\n")
+	}
+}
+
+// cellDecisions is how many decisions the instances made on their cells:
+// for a key that found the table full and nothing in it retirable.
+func cellDecisions(instances []*instance) uint64 {
+	var n uint64
+	for _, in := range instances {
+		n += in.l.Stats().Overflowed
+	}
+	return n
 }
