@@ -61,9 +61,9 @@ const (
 
 // fields formats one policy's header values. The strings are formatted
 // once and shared, as strings are immutable; the []string values in a
-// header map are not: set allocates them for each response (one backing
-// array for all of its values), so that a handler that edits
-// h["Ratelimit"][0] in place changes its own response only.
+// header map are not: set takes them from newValues for each response, so
+// that a handler that edits h["Ratelimit"][0] in place, or appends to it,
+// changes its own response only.
 type fields struct {
 	p      limiter.Policy // the policy the values describe
 	inf    bool           // rate.Inf: no fields, nothing is limited
@@ -73,6 +73,7 @@ type fields struct {
 	window int64          // w, and the largest t
 	nums   []string
 	pairs  []atomic.Pointer[string] // RateLimit values by r*(window+1)+t, filled on first use
+	recent recentValues             // RateLimit values seen lately, when pairs is nil
 	burst  int
 }
 
@@ -104,31 +105,17 @@ func newFields(p limiter.Policy, name string) *fields {
 
 // set writes the fields for d into h and, if block, Retry-After, and
 // then, if ct is not empty and block, Content-Type: ct and
-// X-Content-Type-Options: nosniff (the default denial's, in the same
-// allocation). Every value is a slice of length and capacity 1 into one
-// array allocated for this response: the response owns its values, and an
-// append to one of them copies it rather than overwrite its neighbour.
+// X-Content-Type-Options: nosniff (the default denial's). Every value is
+// a slice of length and capacity 1 into an array of this response's own
+// (see newValues): the response owns its values, and an append to one of
+// them copies it rather than overwrite its neighbour.
 func (f *fields) set(h http.Header, d limiter.Decision, block, legacy bool, ct string) {
 	if f.inf {
 		return
 	}
 	r, t := fieldValues(d)
-	rl, cached := f.cachedRateLimit(r, t)
-	n := 2 + extraValues(block, legacy, ct)
-	var v []string
-	if !cached && n == 2 && len(f.prefix) <= maxPrefix {
-		// The common case without a cached value (a large Burst, admitted):
-		// the value's bytes share the allocation of the array.
-		x := new(valuesAndText)
-		v = x.v[:]
-		rl = x.format(f.prefix, r, t)
-	} else {
-		v = make([]string, n)
-		if !cached {
-			rl = f.formatRateLimit(r, t)
-		}
-	}
-	v[0], v[1] = f.policy, rl
+	v := newValues(2 + extraValues(block, legacy, ct))
+	v[0], v[1] = f.policy, f.rateLimit(r, t)
 	h[keyPolicy], h[keyRateLimit] = v[0:1:1], v[1:2:2]
 	i := 2
 	if block {
@@ -185,13 +172,13 @@ func fieldValues(d limiter.Decision) (r, t int64) {
 	if !d.Allowed {
 		return r, retrySeconds(d)
 	}
-	return r, ceilSeconds(float64(d.ResetAfter))
+	return r, ceilDuration(d.ResetAfter)
 }
 
 // retrySeconds is the Retry-After of a denial: whole seconds, rounded up so
 // that a client that waits that long is admitted, and at least 1.
 func retrySeconds(d limiter.Decision) int64 {
-	return max(1, ceilSeconds(float64(d.RetryAfter)))
+	return max(1, ceilDuration(d.RetryAfter))
 }
 
 func (f *fields) num(n int64) string {
@@ -201,51 +188,80 @@ func (f *fields) num(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// cachedRateLimit returns the RateLimit value for r and t from the cache,
-// filling its slot on first use, or reports that it has none for them.
-func (f *fields) cachedRateLimit(r, t int64) (string, bool) {
-	if f.pairs == nil || r > int64(f.burst) || t > f.window {
-		return "", false
+// rateLimit returns the RateLimit value for r and t: from the table of
+// every pair if the policy is small enough to have one (filling its slot on
+// first use), or else from the values seen lately, or formatted.
+func (f *fields) rateLimit(r, t int64) string {
+	if f.pairs == nil {
+		return f.recent.get(f.prefix, r, t)
+	}
+	if r > int64(f.burst) || t > f.window {
+		return formatRateLimit(f.prefix, r, t)
 	}
 	slot := &f.pairs[r*(f.window+1)+t]
 	v := slot.Load()
 	if v == nil {
-		s := f.formatRateLimit(r, t)
+		s := formatRateLimit(f.prefix, r, t)
 		v = &s
 		slot.Store(v)
 	}
-	return *v, true
+	return *v
 }
 
-// maxPrefix is the longest prefix (`"name";r=`) that valuesAndText holds
-// with two Integers of up to 15 digits and ";t=".
-const maxPrefix = len(valuesAndText{}.b) - 2*15 - 3
-
-// valuesAndText is a response's two RateLimit field values and the bytes
-// of the RateLimit value, in one allocation.
-type valuesAndText struct {
-	v [2]string
-	b [64]byte
+func formatRateLimit(prefix string, r, t int64) string {
+	var buf [160]byte // the longest prefix (a name of 64 escaped bytes) and two Integers fit
+	return string(appendRateLimit(buf[:0], prefix, r, t))
 }
 
-// format formats the RateLimit value into x.b and returns it as a string
-// over those bytes, which are never written again: x is this response's
-// alone, and the string is only stored in x.v.
-func (x *valuesAndText) format(prefix string, r, t int64) string {
-	b := append(x.b[:0:len(x.b)], prefix...)
+func appendRateLimit(b []byte, prefix string, r, t int64) []byte {
+	b = append(b, prefix...)
 	b = strconv.AppendInt(b, r, 10)
 	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, t, 10)
-	return unsafe.String(&b[0], len(b)) // b is x.b unless the prefix check failed
+	return strconv.AppendInt(b, t, 10)
 }
 
-func (f *fields) formatRateLimit(r, t int64) string {
-	var buf [96]byte
-	b := append(buf[:0], f.prefix...)
-	b = strconv.AppendInt(b, r, 10)
-	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, t, 10)
-	return string(b)
+// recentValues caches RateLimit values of a policy too large for a table
+// of every (r, t) pair, in a few slots indexed by a hash of the pair; a
+// slot holds the value last formatted for a pair that hashes to it. When
+// many clients are far from their limit, as under a large Burst, most of
+// them share a few pairs (r = Burst - cost, t = 1), so most responses find
+// their value here; a miss formats it, in one allocation, as it would
+// without the cache. The strings are immutable, so sharing them is safe.
+type recentValues struct {
+	slots [recentSlots]atomic.Pointer[recentValue]
+}
+
+const (
+	recentBits  = 6
+	recentSlots = 1 << recentBits // 512 bytes per policy, and at most 64 values
+)
+
+type recentValue struct {
+	r, t int64
+	s    string // over b, or over an array of its own if b is too short; never written again
+	b    [64]byte
+}
+
+func (c *recentValues) get(prefix string, r, t int64) string {
+	slot := &c.slots[(uint64(r)*0x9e3779b97f4a7c15+uint64(t))>>(64-recentBits)]
+	if v := slot.Load(); v != nil && v.r == r && v.t == t {
+		return v.s
+	}
+	v := &recentValue{r: r, t: t}
+	b := appendRateLimit(v.b[:0], prefix, r, t) // v.b, or a new array for a long name
+	v.s = unsafe.String(unsafe.SliceData(b), len(b))
+	slot.Store(v)
+	return v.s
+}
+
+// ceilDuration is d in whole seconds, rounded up, and 0 if d is not
+// positive: exact, where ceilSeconds(float64(d)) rounds durations beyond
+// 2^53 ns. The largest Duration is 9.2e9 s, below maxSFInteger.
+func ceilDuration(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d-1)/time.Second) + 1
 }
 
 // ceilSeconds converts float nanoseconds to whole seconds, rounding up and

@@ -176,6 +176,19 @@ func TestCeilSeconds(t *testing.T) {
 	}
 }
 
+func TestCeilDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want int64
+	}{{0, 0}, {-5, 0}, {math.MinInt64, 0}, {1, 1}, {time.Second, 1}, {time.Second + 1, 2}, {2 * time.Second, 2},
+		{1e16 + 1, 1e7 + 1}, // float64(1e16+1) is 1e16: ceilSeconds would say 1e7
+		{math.MaxInt64, 9223372037}} {
+		if got := ceilDuration(tt.d); got != tt.want {
+			t.Errorf("ceilDuration(%d) = %d, want %d", int64(tt.d), got, tt.want)
+		}
+	}
+}
+
 // TestFieldsExtremePolicies: huge bursts and windows neither overflow the
 // value tables nor produce values outside Structured Field Integers.
 func TestFieldsExtremePolicies(t *testing.T) {

@@ -161,7 +161,9 @@ func (g *Gate) WriteError(w http.ResponseWriter, err error) {
 func (g *Gate) ErrorHeaders(h http.Header, err error) (status int) {
 	status = ErrorStatus(err)
 	if status == http.StatusServiceUnavailable {
-		h[keyRetryAfter] = []string{"1"}
+		v := newValues(1)
+		v[0] = "1"
+		h[keyRetryAfter] = v
 	}
 	return status
 }
@@ -187,10 +189,11 @@ func ErrorStatus(err error) int {
 }
 
 // setContentType sets Content-Type to ct and X-Content-Type-Options to
-// nosniff, with values of this response's own (one allocation).
+// nosniff, with values of this response's own (see newValues).
 func setContentType(h http.Header, ct string) {
-	v := &[2]string{ct, "nosniff"}
-	h["Content-Type"], h["X-Content-Type-Options"] = v[0:1:1], v[1:2:2]
+	v := newValues(2)
+	v[0], v[1] = ct, "nosniff"
+	h[keyContentType], h[keyNosniff] = v[0:1:1], v[1:2:2]
 }
 
 // problemJSON is an RFC 9457 problem details document for status.

@@ -157,7 +157,7 @@ func itemName(name string, i int) string {
 // Structured Field List may be split over field lines), and, if block,
 // Retry-After for d, the combined decision; if ct is not empty and block,
 // Content-Type and nosniff; if legacy, the X-RateLimit fields of d. Like
-// set, every value is the response's own, in one allocation. Limits with no
+// set, every value is the response's own (see newValues). Limits with no
 // limit (rate.Inf) have no item.
 func setAll(h http.Header, fs []*fields, each []limiter.Decision, d limiter.Decision, block, legacy bool, ct string) {
 	k, first := 0, (*fields)(nil) // the items, and the first limit's values
@@ -171,18 +171,14 @@ func setAll(h http.Header, fs []*fields, each []limiter.Decision, d limiter.Deci
 		return
 	}
 	n := 2*k + extraValues(block, legacy, ct)
-	v := make([]string, n)
+	v := newValues(n)
 	j := 0
 	for i, f := range fs {
 		if f.inf {
 			continue
 		}
 		r, t := fieldValues(each[i])
-		rl, cached := f.cachedRateLimit(r, t)
-		if !cached {
-			rl = f.formatRateLimit(r, t)
-		}
-		v[j], v[k+j] = f.policy, rl
+		v[j], v[k+j] = f.policy, f.rateLimit(r, t)
 		j++
 	}
 	h[keyPolicy], h[keyRateLimit] = v[0:k:k], v[k:2*k:2*k]

@@ -1,8 +1,10 @@
 package nethttpmw
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +74,70 @@ func TestHeadersOwnedByResponse(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestHeadersOwnedAcrossResponses: responses that are all still alive,
+// whose values may lie side by side in one block (see newValues), do not
+// share them. Every other response's values are edited in place and
+// appended to; the responses between them, served before and after, keep
+// exactly the values they were given. Each path that sets values runs more
+// responses than a block holds.
+func TestHeadersOwnedAcrossResponses(t *testing.T) {
+	a, b := newLimiter(t, limiter.PerSecond(1000)), newLimiter(t, limiter.Policy{Rate: 1e-3, Burst: 1_000_000})
+	for _, tt := range []struct {
+		name string
+		p    limiter.Policy
+		opts []Option
+	}{
+		{"allowed", limiter.PerSecond(1000), nil},
+		{"allowed recent values", limiter.Policy{Rate: 1e9, Burst: 1_000_000}, nil},
+		{"allowed formatted", limiter.Policy{Rate: 1e-3, Burst: 1_000_000}, nil}, // r is new every time
+		{"allowed legacy", limiter.PerSecond(1000), []Option{WithLegacyHeaders()}},
+		{"denied", limiter.Policy{Rate: 1e-3, Burst: 1}, nil},
+		{"denied legacy", limiter.Policy{Rate: 1e-3, Burst: 1}, []Option{WithLegacyHeaders()}},
+		{"denied problem", limiter.Policy{Rate: 1e-3, Burst: 1}, []Option{WithProblemDetails()}},
+		{"two limits", limiter.PerSecond(1000), []Option{WithLimits(func(_ *http.Request, client string) []limiter.Limit {
+			return []limiter.Limit{{Name: "a", Limiter: a, Key: client}, {Name: "b", Limiter: b, Key: client}}
+		})}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := New(newLimiter(t, tt.p), tt.opts...)(okHandler)
+			checkOwnedAcross(t, func() http.Header { return serve(h, get("192.0.2.1:1")).Header() })
+		})
+	}
+	t.Run("error", func(t *testing.T) {
+		l := newLimiter(t, limiter.PerSecond(5))
+		l.Close()
+		h := New(l)(okHandler)
+		checkOwnedAcross(t, func() http.Header { return serve(h, get("192.0.2.1:1")).Header() })
+	})
+}
+
+// checkOwnedAcross serves 3*blockValues responses with serve, keeping
+// them all, then edits and appends to every even one and checks that
+// every odd one still has the values it was given.
+func checkOwnedAcross(t *testing.T, serve func() http.Header) {
+	t.Helper()
+	var hs []http.Header
+	var want []http.Header
+	for range 3 * blockValues {
+		h := serve()
+		if len(h) == 0 {
+			t.Fatal("no headers")
+		}
+		hs, want = append(hs, h), append(want, h.Clone())
+	}
+	for i := 0; i < len(hs); i += 2 {
+		for k, vs := range hs[i] {
+			editInPlace(http.Header{k: vs})
+			hs[i][k] = append(vs, "appended")
+		}
+	}
+	for i := 1; i < len(hs); i += 2 {
+		if !maps.EqualFunc(hs[i], want[i], slices.Equal) {
+			t.Fatalf("response %d: %q, want %q: its neighbours' edits and appends leaked into it", i, hs[i], want[i])
+		}
+	}
 }
 
 func checkNotEdited(t *testing.T, h http.Header) {

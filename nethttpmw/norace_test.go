@@ -1,0 +1,5 @@
+//go:build !race
+
+package nethttpmw
+
+const raceEnabled = false
