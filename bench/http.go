@@ -69,7 +69,7 @@ func HTTPImpls() []HTTPImpl {
 		{
 			Name: "echomw", Library: "floodgate echomw.New", Bare: BareEcho,
 			Identity: "RemoteAddr, as nethttpmw (never echo.Context.RealIP)",
-			Notes:    "as nethttpmw; a denial is returned as a 429 *echo.HTTPError",
+			Notes:    "as nethttpmw (a denial is written directly, as nethttpmw writes it)",
 			New:      newEchoMW,
 		},
 		{

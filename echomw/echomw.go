@@ -18,8 +18,11 @@
 //
 // It never uses echo.Context.RealIP, which trusts X-Forwarded-For from any
 // peer unless an IPExtractor is configured. It follows Echo's conventions:
-// a Skipper, headers set on the response, and a denial returned as a 429
-// *echo.HTTPError for the Echo's HTTPErrorHandler.
+// a Skipper, a Config of hooks, headers set on the response. A denial gets
+// the same 429 as from nethttpmw, written directly: Echo's
+// HTTPErrorHandler renders an error as JSON, which costs more than the
+// rest of the middleware together, on the requests a flood sends. To have
+// it render denials, set Config.DeniedHandler to DenyWithHTTPError.
 package echomw
 
 import (
@@ -55,10 +58,11 @@ type Config struct {
 
 	// DeniedHandler responds to a denied request; its return value is the
 	// middleware's. When it runs, the RateLimit fields and Retry-After are
-	// set on the response. nil: the Gate's own response if it has one
-	// (nethttpmw.WithDeniedHandler or WithProblemDetails, written directly
-	// and nil returned); otherwise a new 429 *echo.HTTPError with the
-	// message "rate limit exceeded", for Echo's HTTPErrorHandler.
+	// set on the response. nil: the Gate's response, written directly and
+	// nil returned: nethttpmw.WithDeniedHandler's, or the Gate's default
+	// 429 (a short text body, or problem details with WithProblemDetails),
+	// as nethttpmw's middleware writes it. DenyWithHTTPError returns the
+	// denial to Echo's HTTPErrorHandler instead.
 	DeniedHandler func(c echo.Context, d limiter.Decision) error
 
 	// ErrorHandler responds to a request for which no decision could be
@@ -100,14 +104,28 @@ func FromGate(g *nethttpmw.Gate, c Config) echo.MiddlewareFunc {
 		c.Skipper = middleware.DefaultSkipper
 	}
 	a := &adapter{g: g, c: c}
-	a.writesDenied, a.writesError = g.Responds()
+	_, a.writesError = g.Responds()
 	return a.middleware
 }
 
+// DenyWithHTTPError is a Config.DeniedHandler for applications whose
+// HTTPErrorHandler renders every error response, denials included: it
+// returns a new 429 *echo.HTTPError with the message "rate limit
+// exceeded" (which Echo's default handler writes as JSON). The RateLimit
+// fields and Retry-After are already set on the response.
+//
+//	e.Use(echomw.FromGate(g, echomw.Config{DeniedHandler: echomw.DenyWithHTTPError}))
+func DenyWithHTTPError(echo.Context, limiter.Decision) error {
+	// A new error each time: an *echo.HTTPError is mutable (SetInternal),
+	// so a shared one would be every request's. A literal is one
+	// allocation; NewHTTPError's variadic message would be another.
+	return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "rate limit exceeded"}
+}
+
 type adapter struct {
-	g                         *nethttpmw.Gate
-	c                         Config
-	writesDenied, writesError bool
+	g           *nethttpmw.Gate
+	c           Config
+	writesError bool
 }
 
 func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
@@ -154,17 +172,11 @@ func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, boo
 }
 
 func (a *adapter) deny(c echo.Context, d limiter.Decision) error {
-	switch {
-	case a.c.DeniedHandler != nil:
+	if a.c.DeniedHandler != nil {
 		return a.c.DeniedHandler(c, d)
-	case a.writesDenied:
-		a.g.Deny(c.Response(), c.Request(), d)
-		return nil
 	}
-	// A new error each time: an *echo.HTTPError is mutable (SetInternal),
-	// so a shared one would be every request's. A literal is one
-	// allocation; NewHTTPError's variadic message would be another.
-	return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "rate limit exceeded"}
+	a.g.Deny(c.Response(), c.Request(), d)
+	return nil
 }
 
 func (a *adapter) handleError(c echo.Context, err error) error {

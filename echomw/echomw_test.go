@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -174,9 +176,7 @@ func TestDenial(t *testing.T) {
 			serve(e, get("192.0.2.1:1"))
 		}
 		w := serve(e, get("192.0.2.1:1"))
-		var body map[string]any
-		_ = json.Unmarshal(w.Body.Bytes(), &body)
-		if w.Code != 429 || body["message"] != "rate limit exceeded" || w.Header().Get("Retry-After") == "" ||
+		if w.Code != 429 || w.Body.String() != "rate limit exceeded\n" || w.Header().Get("Retry-After") == "" ||
 			w.Header().Get("RateLimit") == "" || w.Header().Get("RateLimit-Policy") == "" || w.Header().Get("X-RateLimit-Remaining") != "0" {
 			t.Fatalf("denial: %d %q %v", w.Code, w.Body, w.Header())
 		}
@@ -187,11 +187,36 @@ func TestDenial(t *testing.T) {
 	})
 }
 
-// TestDeniedThroughHTTPErrorHandler: the denial is an error for Echo's
-// HTTPErrorHandler, as Echo's conventions want.
+// TestDenialAsNethttpmw: by default a denial is written directly, the
+// response nethttpmw writes (status, every header, body), and Echo's
+// HTTPErrorHandler is not called; so with WithProblemDetails and
+// WithLegacyHeaders.
+func TestDenialAsNethttpmw(t *testing.T) {
+	for _, opts := range [][]nethttpmw.Option{nil, {nethttpmw.WithProblemDetails(), nethttpmw.WithLegacyHeaders()}} {
+		synctest.Test(t, func(t *testing.T) {
+			p := limiter.Policy{Rate: 1, Burst: 1}
+			e := newEcho(New(newLimiter(t, p), opts...))
+			e.HTTPErrorHandler = func(err error, c echo.Context) { t.Errorf("HTTPErrorHandler called with %v", err) }
+			h := nethttpmw.New(newLimiter(t, p), opts...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			for i := range 3 {
+				we, wn := serve(e, get("192.0.2.1:1")), httptest.NewRecorder()
+				h.ServeHTTP(wn, get("192.0.2.1:1"))
+				if i == 0 {
+					continue // admitted
+				}
+				if we.Code != 429 || we.Code != wn.Code || !maps.EqualFunc(we.Header(), wn.Header(), slices.Equal) || we.Body.String() != wn.Body.String() {
+					t.Fatalf("denial %d: echomw %d %v %q, nethttpmw %d %v %q", i, we.Code, we.Header(), we.Body, wn.Code, wn.Header(), wn.Body)
+				}
+			}
+		})
+	}
+}
+
+// TestDeniedThroughHTTPErrorHandler: with DenyWithHTTPError, the denial
+// is an error for Echo's HTTPErrorHandler.
 func TestDeniedThroughHTTPErrorHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEcho(New(newLimiter(t, limiter.Policy{Rate: 1, Burst: 1})))
+		e := newEcho(FromGate(newGate(t, newLimiter(t, limiter.Policy{Rate: 1, Burst: 1})), Config{DeniedHandler: DenyWithHTTPError}))
 		var got error
 		e.HTTPErrorHandler = func(err error, c echo.Context) {
 			got = err

@@ -35,7 +35,7 @@ func Example() {
 	}
 	// Output:
 	// 200 "default";r=0;t=60 [] hello
-	// 429 "default";r=0;t=60 [60] {"message":"rate limit exceeded"}
+	// 429 "default";r=0;t=60 [60] rate limit exceeded
 }
 
 // Limit per user after an authentication middleware, with Echo's own

@@ -1,8 +1,10 @@
 package echomw
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +56,44 @@ func TestHeadersOwnedByResponse(t *testing.T) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// TestHeadersOwnedAcrossResponses: responses that are all still alive do
+// not share header values, on the allowed path and on the denial written
+// directly (with Content-Type): every other response's values are edited in
+// place and appended to, and the responses between them keep exactly the
+// values they were given.
+func TestHeadersOwnedAcrossResponses(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    limiter.Policy
+		opts []nethttpmw.Option
+	}{
+		{"allowed", limiter.PerSecond(1000), nil},
+		{"allowed recent values", limiter.Policy{Rate: 1e9, Burst: 1_000_000}, nil},
+		{"denied", limiter.Policy{Rate: 1e-3, Burst: 1}, nil},
+		{"denied legacy problem", limiter.Policy{Rate: 1e-3, Burst: 1}, []nethttpmw.Option{nethttpmw.WithLegacyHeaders(), nethttpmw.WithProblemDetails()}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEcho(New(newLimiter(t, tt.p), tt.opts...))
+			var hs, want []http.Header
+			for range 200 { // more than a block of values holds
+				h := serve(e, get("192.0.2.1:1")).Header()
+				hs, want = append(hs, h), append(want, h.Clone())
+			}
+			for i := 0; i < len(hs); i += 2 {
+				for k, vs := range hs[i] {
+					editInPlace(http.Header{k: vs})
+					hs[i][k] = append(vs, "appended")
+				}
+			}
+			for i := 1; i < len(hs); i += 2 {
+				if !maps.EqualFunc(hs[i], want[i], slices.Equal) {
+					t.Fatalf("response %d: %q, want %q: its neighbours' edits and appends leaked into it", i, hs[i], want[i])
+				}
+			}
 		})
 	}
 }
