@@ -51,12 +51,14 @@
 //
 // # Cost
 //
-// For a client that has been seen recently, the middleware itself makes
-// one allocation per response, allowed or denied: the array behind the
-// response's header values. The []string values in the header map are the
-// response's own, so a handler may edit them in place; the strings in them
-// are formatted once per policy and cached (a RateLimit value that is not
-// cached is formatted into that same allocation). The key comes from a
-// bounded cache. The values follow the limiter's current policy: after
+// For a client that has been seen recently, the middleware itself
+// allocates only the response's header values: 32 bytes (80 on a denial)
+// handed out in disjoint pieces of 1 KiB blocks, about one allocation per
+// 30 admitted responses. The []string values in the header map are the
+// response's own, so a handler may edit them in place or append to them;
+// the strings in them are formatted once per policy and cached (under a
+// Burst too large to cache every RateLimit value, the 64 seen last; one
+// formatted anew costs one allocation). The key comes from a bounded
+// cache. The values follow the limiter's current policy: after
 // SetPolicy or Plans.Update, the next response advertises the new one.
 package nethttpmw

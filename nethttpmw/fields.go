@@ -52,8 +52,9 @@ const (
 // maxSFInteger is the largest Structured Field Integer (RFC 9651, 3.3.1).
 const maxSFInteger = 999_999_999_999_999
 
-// Bounds on the value caches, so a huge Burst or window costs at most a
-// fixed amount of memory; values beyond them are formatted per response.
+// Bounds on the value tables, so a huge Burst or window costs at most a
+// fixed amount of memory; beyond them, RateLimit values come from
+// recentValues and numbers are formatted per response.
 const (
 	maxNums  = 4096
 	maxPairs = 16384
