@@ -54,7 +54,8 @@
 // For a client that has been seen recently, the middleware itself
 // allocates only the response's header values: 32 bytes (80 on a denial)
 // handed out in disjoint pieces of 1 KiB blocks, about one allocation per
-// 30 admitted responses. The []string values in the header map are the
+// 30 admitted responses (a response kept alive, such as a stream, keeps its
+// block alive). The []string values in the header map are the
 // response's own, so a handler may edit them in place or append to them;
 // the strings in them are formatted once per policy and cached (under a
 // Burst too large to cache every RateLimit value, the 64 seen last; one

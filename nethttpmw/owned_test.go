@@ -155,31 +155,39 @@ func checkNotEdited(t *testing.T, h http.Header) {
 }
 
 // TestHeadersConcurrentEdits: handlers that edit their responses' header
-// values in place while other requests are served do not race (run with
-// -race) and never see each other's edits.
+// values in place and append to them while other requests are served do
+// not race (run with -race) and never see each other's edits, whichever
+// cache the RateLimit values come from.
 func TestHeadersConcurrentEdits(t *testing.T) {
-	l := newLimiter(t, limiter.PerSecond(1000))
-	var leaked atomic.Int64
-	h := New(l, WithLegacyHeaders())(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		for _, vs := range w.Header() {
-			if strings.Contains(vs[0], "edited") {
-				leaked.Add(1)
+	for _, p := range []limiter.Policy{
+		limiter.PerSecond(1000),        // values from the table of every pair
+		{Rate: 1e-3, Burst: 1_000_000}, // recentValues, a miss on every request
+		{Rate: 1e9, Burst: 1_000_000},  // recentValues, hits
+	} {
+		l := newLimiter(t, p)
+		var leaked atomic.Int64
+		h := New(l, WithLegacyHeaders())(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			for k, vs := range w.Header() {
+				if strings.Contains(vs[0], "edited") {
+					leaked.Add(1)
+				}
+				w.Header()[k] = append(vs, "appended")
 			}
+			editInPlace(w.Header())
+		}))
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for range 200 {
+					w := &discardWriter{h: http.Header{}}
+					h.ServeHTTP(w, get("192.0.2."+string(rune('1'+g))+":1"))
+				}
+			})
 		}
-		editInPlace(w.Header())
-	}))
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for range 200 {
-				w := &discardWriter{h: http.Header{}}
-				h.ServeHTTP(w, get("192.0.2."+string(rune('1'+g))+":1"))
-			}
-		})
-	}
-	wg.Wait()
-	if n := leaked.Load(); n > 0 {
-		t.Fatalf("%d header values carried another response's in-place edit", n)
+		wg.Wait()
+		if n := leaked.Load(); n > 0 {
+			t.Fatalf("%v: %d header values carried another response's in-place edit", p, n)
+		}
 	}
 }
 
