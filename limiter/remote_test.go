@@ -16,7 +16,8 @@ import (
 )
 
 // fakeStore is an in-process Store with the semantics the Redis script
-// has, on the (fake, under synctest) clock of the process. It can fail,
+// has (a denial changes nothing), on the (fake, under synctest) clock of
+// the process; its buckets never expire. It can fail,
 // hang until the context ends, and count its calls.
 type fakeStore struct {
 	mu      sync.Mutex
@@ -74,9 +75,6 @@ func (s *fakeStore) decide(ctx context.Context, key string, req store.Request, w
 	b, ok := s.buckets[key]
 	if !ok {
 		b = &fakeBucket{tokens: p.burst, last: now}
-		if write {
-			s.buckets[key] = b
-		}
 	}
 	level := p.advance(b.tokens, b.last, now)
 	left, d, _ := p.take(level, req.Cost, 0)
@@ -84,9 +82,10 @@ func (s *fakeStore) decide(ctx context.Context, key string, req store.Request, w
 	if d.Allowed {
 		res.At = p.fullAt(level, now)
 	}
-	if !write {
+	if !write || !d.Allowed { // a Peek, or a denial: nothing changes, as in rate.Limiter
 		return res, nil
 	}
+	s.buckets[key] = b
 	b.tokens, b.last = left, now
 	if d.Allowed && req.Extra > 0 && left >= 1 {
 		res.Extra = min(req.Extra, int(left))

@@ -21,9 +21,13 @@
 // the bucket with the float arithmetic of golang.org/x/time/rate, takes the
 // cost (and, for a prefetch, extra whole tokens) and writes the bucket back
 // with a TTL equal to the time it needs to refill, so idle clients cost
-// Redis nothing. The bucket is stored as the text of its two floats written
-// with 17 significant digits, which parse back to the same floats, so the
-// decisions match a local rate.Limiter's decision for decision (tested).
+// Redis nothing. A denial, as in rate.Limiter, changes nothing: the script
+// writes no state, and only extends the key's TTL when the request's policy
+// (after a SetPolicy) refills the bucket later than the one it was last
+// written under. The bucket is stored as 16 bytes, its level's float split
+// exactly into mantissa and exponent and the time of its last update, so
+// the decisions match a local rate.Limiter's decision for decision
+// (tested).
 // Calls use EVALSHA and fall back to EVAL when Redis does not know the
 // script (after a restart or SCRIPT FLUSH). The TTL is at most 285 years,
 // which only the slowest policies with the largest bursts (up to

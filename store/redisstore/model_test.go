@@ -26,7 +26,8 @@ import (
 // and the script is compared with refBucket.refund, the refund rule
 // written on top of the local arithmetic: every decision, and the stored
 // state after every refund. rate.Limiter has no such refund, so it is the
-// oracle of the sequences without them.
+// oracle of the sequences without them. After every take, the stored
+// bucket is the reference's to the bit: a denial leaves it as it was.
 func TestModel(t *testing.T) {
 	policies := []limiter.Policy{
 		{Rate: 1, Burst: 1}, {Rate: 10, Burst: 5}, {Rate: 0.3, Burst: 3}, {Rate: 1000, Burst: 20},
@@ -112,6 +113,7 @@ func runModel(t *testing.T, m *miniredis.Miniredis, s *redisstore.Store, key str
 		if res.At != at {
 			t.Fatalf("%v step %d: At %d, want %d (the Redis clock is %d)", p, step, res.At, at, now.UnixMicro())
 		}
+		checkState(t, m, s.Key(key), local, now, fmt.Sprintf("%v step %d (+%v, cost %d, allowed %v)", p, step, dt, n, d.Allowed))
 		if d.Allowed {
 			allowed++
 			taken = append(taken, take{time.UnixMicro(at), res.At, n})
@@ -147,8 +149,8 @@ func checkState(t *testing.T, m *miniredis.Miniredis, rkey string, local *refBuc
 }
 
 // refBucket is limiter's local bucket arithmetic (bucket.go), transcribed:
-// rate.Limiter's float operations, except that a denial also stores the
-// advanced level and time, as the local bucket and the script both do.
+// rate.Limiter's float operations, and like rate.Limiter (and the local
+// bucket, and the script) a denial changes no state.
 type refBucket struct {
 	p      limiter.Policy
 	tokens float64
@@ -158,23 +160,23 @@ type refBucket struct {
 // allow decides a take of n at now, and returns with the decision the
 // script's At: for an admission, now + (burst − level)/rate in whole
 // microseconds, the level being the bucket's before the take; otherwise
-// now.
+// now. A time before the bucket's last update counts as that update's, as
+// in the script (a Redis clock stepped back).
 func (b *refBucket) allow(now time.Time, n int) (limiter.Decision, int64) {
 	limit, burst := float64(b.p.Rate), float64(b.p.Burst)
 	ns := func(tokens float64) float64 { return tokens / limit * float64(time.Second) }
 	ceil := func(x float64) time.Duration { return time.Duration(math.Ceil(x)) }
+	now = later(now, b.last)
 	tokens := min(b.tokens+now.Sub(b.last).Seconds()*limit, burst)
-	b.last = now
 	left := tokens - float64(n)
 	d := limiter.Decision{Limit: b.p.Burst}
-	if left < 0 && ns(-left) >= 1 {
-		b.tokens = tokens
+	if left < 0 && ns(-left) >= 1 { // denied: nothing changes
 		d.Remaining = max(int(tokens), 0)
 		d.RetryAfter = ceil(ns(-left))
 		d.ResetAfter = ceil(ns(burst - tokens))
 		return d, now.UnixMicro()
 	}
-	b.tokens = left
+	b.tokens, b.last = left, now
 	d.Allowed = true
 	d.Remaining = max(int(left), 0)
 	d.ResetAfter = ceil(ns(burst - left))

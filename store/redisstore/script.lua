@@ -7,7 +7,9 @@
 --          no TTL changes); "-1" a refund, which gives cost back, as
 --          below, instead of taking it; n > 0 a take that also takes up to
 --          n extra tokens (prefetch). A refund has a fifth argument, at:
---          the reply's at for the take that took the cost.
+--          the reply's at for the take that took the cost. A denied take,
+--          as in rate.Limiter, changes no state: it writes nothing but, if
+--          a policy changed since the last write, a longer TTL (below).
 -- state    16 bytes, big-endian: 2 bytes (e + 1100) * 2 + sign, 7 bytes
 --          |m| * 2^53, with tokens = m * 2^e as math.frexp splits them
 --          (exact, no decimal formatting or parsing), then 7 bytes of last,
@@ -97,7 +99,7 @@ if REFUND then
   end
   allowed, left = 1, math.min(tokens + give, burst)
 elseif left < 0 and -left / rate * 1e9 >= 1 then
-  retry = ceil(-left / rate * 1e9) -- denied: the level is kept, advanced to now
+  retry = ceil(-left / rate * 1e9) -- denied: nothing changes, as in rate.Limiter
   if retry > MAXNS then retry = MAXNS end
   left = tokens
 else
@@ -122,6 +124,26 @@ if PEEK then -- read-only: the reply a take would get, nothing written
   return {allowed, remaining, retry, resetns, 0, 0, at}
 end
 
+-- the key lives until the bucket is full: ms, at least 1, at most 9e12
+-- (285 years; miniredis keeps a TTL as a Go time.Duration, which holds
+-- 292), formatted with %d: cheaper than Redis's %.17g of a Lua number
+local ttl = ceil(reset / 1e6)
+if ttl < 1 then ttl = 1 elseif ttl > 9e12 then ttl = 9e12 end
+
+if allowed == 0 then
+  -- a denial changes no state, as in rate.Limiter: the stored level is not
+  -- advanced (rewriting it would round it: a level of 3 read back as
+  -- 2.99...), and the value is not written. Under the policy the bucket was
+  -- last written with, the key already lives until the bucket is full; a
+  -- policy changed since (SetPolicy) may put that later, and the bucket
+  -- must not expire, full, before it: then, and only then, the TTL is
+  -- extended (at most a millisecond of rounding otherwise, once).
+  if state and redis.call('PTTL', KEYS[1]) < ttl then
+    redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
+  end
+  return {allowed, remaining, retry, resetns, 0, 0, at}
+end
+
 -- the state, as described above
 local m, e = math.frexp(left)
 e = (e + 1100) * 2
@@ -142,11 +164,6 @@ local t3 = t % 256; t = (t - t3) / 256
 local t2 = t % 256; t = (t - t2) / 256
 local e2 = e % 256
 
--- the key lives until the bucket is full: ms, at least 1, at most 9e12
--- (285 years; miniredis keeps a TTL as a Go time.Duration, which holds
--- 292), formatted with %d: cheaper than Redis's %.17g of a Lua number
-local ttl = ceil(reset / 1e6)
-if ttl < 1 then ttl = 1 elseif ttl > 9e12 then ttl = 9e12 end
 redis.call('SET', KEYS[1], string.char((e - e2) / 256, e2, m, m2, m3, m4, m5, m6, m7, t, t2, t3, t4, t5, t6, t7),
   'PX', string.format('%d', ttl))
 return {allowed, remaining, retry, resetns, granted, hold, at}

@@ -60,7 +60,8 @@ func encodeState(tokens float64, last int64) string {
 // with awkward levels (negative, tiny, subnormal, one ulp under Burst,
 // Burst at 2^20) is read back by a Take as exactly that level (its reply
 // equals the local arithmetic on it; a Peek just before agrees), and the
-// Take stores exactly the level the local arithmetic leaves.
+// Take stores exactly the level the local arithmetic leaves: a denied one
+// leaves the stored bytes as they were.
 func TestStateEncoding(t *testing.T) {
 	m := miniredis.RunT(t)
 	srv := redistest.Start(t)
@@ -95,6 +96,12 @@ func TestStateEncoding(t *testing.T) {
 					tokens, now, err := decodeState(state)
 					if err != nil {
 						t.Fatal(err)
+					}
+					if !res.Allowed { // a denial writes nothing: the reply's At is when it was decided
+						if state != encodeState(level, last) {
+							t.Fatalf("burst %d, level %v: denied, and the bucket became %v at %d", burst, level, tokens, now)
+						}
+						now = res.At
 					}
 					ref := &refBucket{p: p, tokens: level, last: time.UnixMicro(last)}
 					want, _ := ref.allow(time.UnixMicro(now), 1)
