@@ -30,7 +30,9 @@ const historyLen = 24
 // in fake time, and compared with rate.Limiter through internal/ratemodel.
 // The miniredis runs outside the bubble; its clock is set to the bubble's
 // before every Store call, and every sleep is whole microseconds (Redis
-// TIME's resolution), so the Store's clock is the model's. A Peek is
+// TIME's resolution), so the Store's clock is the model's. Its client
+// (newBubbleClient) sets no real-time deadline and never retries, so a
+// round trip takes no fake time however loaded the machine. A Peek is
 // checked like an AllowN that takes nothing, and against the AllowN that
 // follows it at the same instant (see storeRun.peek).
 //
@@ -192,6 +194,9 @@ func (c *clockStore) Take(ctx context.Context, key string, req store.Request) (s
 	if c.fail {
 		return store.Result{}, errDown
 	}
+	if err := ctx.Err(); err != nil { // the limiter's Timeout passed in the delay
+		return store.Result{}, err
+	}
 	c.clock.sync()
 	return c.s.Take(ctx, key, req)
 }
@@ -256,7 +261,7 @@ func lmPolicy(rng *rand.Rand) limiter.Policy {
 func newStoreRun(t *testing.T, m *miniredis.Miniredis, seed uint64, prefetch bool) *storeRun {
 	r := &storeRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 11)), prefetch: prefetch, clock: &runClock{m: m}}
 	r.failClosed = r.rng.IntN(2) == 1
-	client := newClient(t, m.Addr())
+	client := newBubbleClient(t, m.Addr())
 	prefetchN := 0
 	if prefetch {
 		prefetchN = 8

@@ -26,7 +26,7 @@ func TestPrefetchLeaseAfterRefundOfItsRoundTrip(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		p := limiter.Policy{Rate: 250, Burst: 4} // 4 ms a token
-		s := clocked{freshStore(t, newClient(t, m.Addr())), m}
+		s := clocked{freshStore(t, newBubbleClient(t, m.Addr())), m}
 		l := newLimiter(t, p, store.Config{Store: s, Prefetch: 8})
 		deny := newLocalLimiter(t, limiter.Policy{Rate: 1, Burst: 1})
 		deny.AllowN(ctx, "x", 1) // drained: it denies the AllowAll below
@@ -82,7 +82,7 @@ func TestDenyCacheEndsWhenTheStoreAdmits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		p := limiter.Policy{Rate: 10, Burst: 7}
-		l := newLimiter(t, p, store.Config{Store: clocked{freshStore(t, newClient(t, m.Addr())), m}})
+		l := newLimiter(t, p, store.Config{Store: clocked{freshStore(t, newBubbleClient(t, m.Addr())), m}})
 		shadow := rate.NewLimiter(p.Rate, p.Burst)
 		allow := func(n int) limiter.Decision {
 			t.Helper()

@@ -149,7 +149,7 @@ func slowRefund(t *testing.T, s store.Store) []admission {
 func TestAllowAllSlowRefund(t *testing.T) {
 	m := miniredis.RunT(t) // outside the bubble: its goroutines block on the network
 	synctest.Test(t, func(t *testing.T) {
-		admitted := slowRefund(t, clocked{freshStore(t, newClient(t, m.Addr())), m})
+		admitted := slowRefund(t, clocked{freshStore(t, newBubbleClient(t, m.Addr())), m})
 		if len(admitted) != 13 {
 			t.Errorf("admitted %d, want the 13 the bucket held", len(admitted))
 		}
