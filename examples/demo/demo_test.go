@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // memNet is an in-memory network: every connection is a net.Pipe, so the
@@ -207,6 +208,25 @@ func TestSprayDefaults(t *testing.T) {
 	}
 }
 
+// bubbleClientOptions are the options of a client for a Redis outside a
+// synctest bubble (the miniredis of TestDemoThreeInstances), used from
+// inside it: no socket deadline, no dial deadline and no retry. A round
+// trip to a server outside the bubble takes real time and no fake time,
+// but go-redis turns a context's deadline (fake time) into a socket
+// deadline that the runtime's poller waits for in real time: on a loaded
+// machine a Store call would time out (a Fallback decision) or be retried
+// (the script run twice). store/redisstore's newBubbleClient explains it
+// in full.
+func bubbleClientOptions() *redis.Options {
+	return &redis.Options{
+		ContextTimeoutEnabled: true, ReadTimeout: -2, WriteTimeout: -2, MaxRetries: -1,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(context.WithoutCancel(ctx), network, addr)
+		},
+	}
+}
+
 // TestDemoThreeInstances runs the demo's -instances 3 mode: three servers
 // sharing one Redis, and the limits hold across all three. The miniredis
 // runs outside the bubble (its goroutines block on the network, which would
@@ -231,6 +251,7 @@ func TestDemoThreeInstances(t *testing.T) {
 		cfg := defaultConfig()
 		cfg.instances = 3
 		cfg.redisAddr = m.Addr()
+		cfg.redisOptions = bubbleClientOptions()
 		cfg.duration = 5 * time.Second
 		res, err := run(context.Background(), cfg, &out, newMemNet())
 		t.Log("\n" + out.String())

@@ -33,6 +33,8 @@ import (
 	"os"
 	"os/signal"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -66,8 +68,12 @@ type config struct {
 	maxKeys   int
 	instances int
 	redisAddr string
-	sprayers  int     // distinct addresses the sprayer rotates through; 0: 1.5 × maxKeys
-	sprayRate float64 // the sprayer's requests per second; 0: sprayers × rate × 4/3
+	// redisOptions, if set, are the options of the client for redisAddr
+	// (Addr is filled in); nil means go-redis's defaults with
+	// ContextTimeoutEnabled.
+	redisOptions *redis.Options
+	sprayers     int     // distinct addresses the sprayer rotates through; 0: 1.5 × maxKeys
+	sprayRate    float64 // the sprayer's requests per second; 0: sprayers × rate × 4/3
 }
 
 // defaultConfig is the demo's default run. A bucket hit once refills in

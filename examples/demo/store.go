@@ -33,7 +33,12 @@ func sharedStore(cfg config) (*shared, error) {
 		}
 		addr, describe, stopEmbedded = m.Addr(), " sharing an embedded miniredis", m.Close
 	}
-	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	opts := redis.Options{ContextTimeoutEnabled: true}
+	if cfg.redisOptions != nil {
+		opts = *cfg.redisOptions
+	}
+	opts.Addr = addr
+	client := redis.NewClient(&opts)
 	s, err := redisstore.New(client, redisstore.WithPrefix("floodgate-demo"))
 	if err != nil {
 		err = errors.Join(err, client.Close())
