@@ -2,7 +2,9 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
 // Benchmarks against a real redis-server on loopback, started here. Each
@@ -81,6 +84,34 @@ func BenchmarkRedis(b *testing.B) {
 			}
 		})
 	})
+	// conc goroutines making decisions on distinct keys through a Limiter,
+	// with coalescing (the default) and without: ns/op is the wall time
+	// per decision, so the ratio of two runs is their throughput ratio.
+	for _, conc := range []int{1, 16, 64, 256} {
+		for _, coalesce := range []bool{false, true} {
+			b.Run(fmt.Sprintf("Allow/conc=%d/coalesce=%v", conc, coalesce), func(b *testing.B) {
+				var opts []redisstore.Option
+				if !coalesce {
+					opts = append(opts, redisstore.WithoutCoalescing())
+				}
+				// a generous timeout: the benchmark measures throughput, and
+				// hundreds of goroutines on a loaded machine can queue
+				l := newLimiter(b, generous, store.Config{Store: freshStore(b, client, opts...), Timeout: time.Second})
+				b.ReportAllocs()
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				for g := range conc {
+					wg.Go(func() {
+						for i := g; next.Add(1) <= int64(b.N); i += conc {
+							allow(b, l, benchKeys[i%len(benchKeys)])
+						}
+					})
+				}
+				wg.Wait()
+				report(b, l, 1, 1)
+			})
+		}
+	}
 	for _, par := range []bool{false, true} {
 		name := "Allow/serial"
 		if par {

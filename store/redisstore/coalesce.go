@@ -15,6 +15,12 @@ import (
 // one pipeline never holds Redis's single thread for long.
 const maxBatch = 128
 
+// maxInFlight bounds a lane's round trips in flight at once. Two lets two
+// calls that overlap go out at once, as they would without coalescing,
+// and under load lets Redis work on one pipeline while the client reads
+// the other's replies and gathers the next.
+const maxInFlight = 2
+
 // A lane is where the script calls for a set of keys go, one round trip at
 // a time: the whole client, or with a Redis Cluster, one master. It
 // coalesces concurrent calls. With no round trip in flight, a call goes
@@ -29,9 +35,9 @@ type lane struct {
 	addr string       // the node's address, for errors (Cluster only)
 	brk  *nodeBreaker // nil: the limiter's breaker alone (not a Cluster)
 
-	mu    sync.Mutex
-	busy  bool    // a round trip is in flight (a direct call or a flush)
-	queue []*call // calls waiting for the next pipeline, oldest first
+	mu       sync.Mutex
+	inFlight int     // round trips in flight: direct calls and flushes
+	queue    []*call // calls waiting for the next pipeline, oldest first
 }
 
 // A call is one script call: its arguments, and once made, its outcome.
@@ -80,15 +86,15 @@ func (ln *lane) do(c *call) (val []int64, err error, owned bool) {
 		return val, err, true
 	}
 	ln.mu.Lock()
-	if !ln.busy { // nothing in flight: go straight out, from this goroutine
-		ln.busy = true
+	if ln.inFlight < maxInFlight { // a round trip free: go straight out, from this goroutine
+		ln.inFlight++
 		ln.mu.Unlock()
 		val, err = ln.s.process(c.ctx, c.args())
 		ln.mu.Lock()
 		if len(ln.queue) > 0 {
-			go ln.flush() // busy stays set: the flush owns the lane now
+			go ln.flush() // the flush takes over this round trip's place
 		} else {
-			ln.busy = false
+			ln.inFlight--
 		}
 		ln.mu.Unlock()
 		return val, err, true
@@ -164,7 +170,7 @@ func (ln *lane) flush() {
 		}
 		clear(batch)
 	}
-	ln.busy = false
+	ln.inFlight--
 	ln.mu.Unlock()
 }
 

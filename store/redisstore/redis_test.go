@@ -29,9 +29,9 @@ func newClient(t testing.TB, addr string) *redis.Client {
 var namespaces atomic.Int64
 
 // freshStore returns a Store in a namespace of its own on client.
-func freshStore(t testing.TB, client redis.UniversalClient) *redisstore.Store {
-	s, err := redisstore.New(client, redisstore.WithPrefix("t"+strings.Repeat("x", int(namespaces.Add(1)%3))+
-		":"+t.Name()+":"+string(rune('a'+namespaces.Load()%26))))
+func freshStore(t testing.TB, client redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
+	s, err := redisstore.New(client, append([]redisstore.Option{redisstore.WithPrefix("t" + strings.Repeat("x", int(namespaces.Add(1)%3)) +
+		":" + t.Name() + ":" + string(rune('a'+namespaces.Load()%26)))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
