@@ -46,10 +46,12 @@ type call struct {
 	ctx   context.Context
 	argv  [9]any // evalsha sha 1 key rate burst cost extra [at]
 	argc  int
+	key   string    // argv[3] points here for a plain client (see Store.eval)
 	state callState // under lane.mu
 	done  chan struct{}
 	val   []int64
 	err   error
+	cmd8  *redis.IntSliceCmd // kept with the call for reuse: a command over argv[:8]
 }
 
 type callState uint8
@@ -70,7 +72,7 @@ func getCall(ctx context.Context) *call {
 }
 
 func putCall(c *call) {
-	c.ctx, c.val, c.err = nil, nil, nil
+	c.ctx, c.val, c.err, c.key = nil, nil, nil, ""
 	c.argv = [9]any{}
 	calls.Put(c)
 }
@@ -78,18 +80,34 @@ func putCall(c *call) {
 // args returns the call's command arguments.
 func (c *call) args() []any { return c.argv[:c.argc] }
 
+// command returns the call's command, ready to be sent. A take's or a
+// peek's is the one kept with the call (go-redis keeps no reference to a
+// command once it has answered, and reads its context only when cloning
+// it), which saves an allocation per decision.
+func (c *call) command() *redis.IntSliceCmd {
+	if c.argc != 8 {
+		return redis.NewIntSliceCmd(c.ctx, c.args()...)
+	}
+	if c.cmd8 == nil {
+		c.cmd8 = redis.NewIntSliceCmd(c.ctx, c.args()...)
+	}
+	c.cmd8.SetErr(nil)
+	c.cmd8.SetVal(nil)
+	return c.cmd8
+}
+
 // do makes c and returns its reply. It reports whether the caller still
 // owns c (false: a flush goroutine does and will recycle it).
 func (ln *lane) do(c *call) (val []int64, err error, owned bool) {
 	if ln.s.noCoalesce {
-		val, err = ln.s.process(c.ctx, c.args())
+		val, err = ln.s.process(c)
 		return val, err, true
 	}
 	ln.mu.Lock()
 	if ln.inFlight < maxInFlight { // a round trip free: go straight out, from this goroutine
 		ln.inFlight++
 		ln.mu.Unlock()
-		val, err = ln.s.process(c.ctx, c.args())
+		val, err = ln.s.process(c)
 		ln.mu.Lock()
 		if len(ln.queue) > 0 {
 			go ln.flush() // the flush takes over this round trip's place
@@ -183,8 +201,7 @@ func (r *Store) send(pipe redis.Pipeliner, batch []*call, cmds []redis.Cmder) []
 	ctx, cancel := batchContext(batch)
 	defer cancel()
 	for _, c := range batch {
-		cmd := redis.NewIntSliceCmd(c.ctx, c.args()...)
-		cmds = append(cmds, cmd)
+		cmds = append(cmds, c.command())
 	}
 	_ = pipe.BatchProcess(ctx, cmds...)
 	_, _ = pipe.Exec(ctx) // each command carries its own error
@@ -229,15 +246,15 @@ func batchContext(batch []*call) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), last)
 }
 
-// process makes one script call on its own: EVALSHA, or EVAL when Redis
-// lost its script cache.
-func (r *Store) process(ctx context.Context, args []any) ([]int64, error) {
-	cmd := redis.NewIntSliceCmd(ctx, args...)
-	err := r.client.Process(ctx, cmd)
+// process makes call c on its own: EVALSHA, or EVAL when Redis lost its
+// script cache.
+func (r *Store) process(c *call) ([]int64, error) {
+	cmd := c.command()
+	err := r.client.Process(c.ctx, cmd)
 	if err != nil && isNoScript(err) {
-		args[0], args[1] = "eval", argScript
-		cmd = redis.NewIntSliceCmd(ctx, args...)
-		err = r.client.Process(ctx, cmd)
+		c.argv[0], c.argv[1] = "eval", argScript
+		cmd = redis.NewIntSliceCmd(c.ctx, c.args()...)
+		err = r.client.Process(c.ctx, cmd)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: redis: %w", err)

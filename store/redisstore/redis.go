@@ -62,6 +62,7 @@ type Store struct {
 	policy atomic.Pointer[policyArgs]
 
 	noCoalesce bool
+	byKey      bool      // the client routes commands by key (Cluster, Ring)
 	main       lane      // every call's lane, but with a Cluster
 	cluster    clusterer // non-nil for a Redis Cluster: a lane and a breaker per master
 	lanes      sync.Map  // *redis.Client (a master) -> *lane
@@ -184,7 +185,10 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		breakerFailures: c.breakerFailures, breakerCooldown: c.breakerCooldown}
 	r.main.s = r
 	if cc, ok := client.(clusterer); ok {
-		r.cluster = cc
+		r.cluster, r.byKey = cc, true
+	}
+	if _, ok := client.(interface{ Options() *redis.RingOptions }); ok {
+		r.byKey = true
 	}
 	epoch := time.Now()
 	r.now = func() int64 { return int64(time.Since(epoch)) }
@@ -286,8 +290,14 @@ func (r *Store) eval(ctx context.Context, key string, p limiter.Policy, cost, ex
 	}
 	pa := r.args(p)
 	c := getCall(ctx)
-	c.argv = [9]any{"evalsha", argSHA, argOneKey, rkey, pa.rate, pa.burst, cost, extra}
+	c.argv = [9]any{"evalsha", argSHA, argOneKey, nil, pa.rate, pa.burst, cost, extra}
 	c.argc = 8
+	if r.byKey {
+		c.argv[3] = rkey // the client routes by it, reading it as a string
+	} else {
+		c.key = rkey
+		c.argv[3] = &c.key // which go-redis writes as the string, without boxing a copy
+	}
 	if extra == refundMode {
 		c.argv[8], c.argc = at, 9
 	}
