@@ -28,14 +28,16 @@ func (c *Cluster) Addrs() []string {
 
 // StartCluster starts three cluster-enabled servers, joins them with
 // redis-cli --cluster create, waits until every node reports
-// cluster_state:ok, and stops them when tb ends.
-func StartCluster(tb testing.TB) *Cluster {
+// cluster_state:ok, and stops them when tb ends. Extra arguments are
+// passed to every redis-server.
+func StartCluster(tb testing.TB, extra ...string) *Cluster {
 	tb.Helper()
 	Need(tb, "redis-server", "redis-cli")
 	c := &Cluster{}
 	for i := range 3 {
-		c.Servers = append(c.Servers, Start(tb, "--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes-"+strconv.Itoa(i)+".conf", "--cluster-node-timeout", "2000"))
+		args := append([]string{"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes-" + strconv.Itoa(i) + ".conf", "--cluster-node-timeout", "2000"}, extra...)
+		c.Servers = append(c.Servers, Start(tb, args...))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
