@@ -35,6 +35,9 @@ type RedisConfig struct {
 	// Prefetch is floodgate's store.Config.Prefetch; the peers have no equivalent
 	// and ignore it.
 	Prefetch int
+	// NoCoalesce turns floodgate's coalescing of concurrent decisions into
+	// pipelines off (redisstore.WithoutCoalescing); the peers ignore it.
+	NoCoalesce bool
 }
 
 // A RedisImpl is one Redis-backed implementation.
@@ -73,7 +76,11 @@ func RedisImpls() []RedisImpl {
 type floodgateRedis struct{ l *limiter.Limiter }
 
 func newFloodgateRedis(client *redis.Client, c RedisConfig) (RedisLimiter, error) {
-	s, err := redisstore.New(client, redisstore.WithPrefix(c.Prefix))
+	opts := []redisstore.Option{redisstore.WithPrefix(c.Prefix)}
+	if c.NoCoalesce {
+		opts = append(opts, redisstore.WithoutCoalescing())
+	}
+	s, err := redisstore.New(client, opts...)
 	if err != nil {
 		return nil, err
 	}
