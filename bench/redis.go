@@ -99,6 +99,11 @@ func (f floodgateRedis) Allow(ctx context.Context, key string) (bool, error) {
 
 func (f floodgateRedis) Close() { f.l.Close() }
 
+// Fallbacks returns the decisions floodgate's failure mode made so far
+// (Redis failed or timed out, or the breaker was open): admissions that
+// are not Redis's.
+func (f floodgateRedis) Fallbacks() uint64 { return f.l.Stats().Store.Fallbacks }
+
 type redisRate struct {
 	l      *redis_rate.Limiter
 	limit  redis_rate.Limit

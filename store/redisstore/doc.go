@@ -46,6 +46,25 @@
 // late, after a slow second limit, never hands out tokens the bucket has
 // already regained, and one from a bucket far from full gives all back.
 //
+// # Coalescing
+//
+// Concurrent decisions on one Store share round trips. When no round trip
+// is in flight (or one, since two may be), a decision goes straight out on
+// its caller's goroutine, exactly as it would alone; decisions that arrive
+// while two are in flight queue, and when one returns they all go out
+// together as the next pipeline of EVALSHA calls (up to 128 at once, EVAL
+// for any Redis answers NOSCRIPT). Nothing ever waits for a timer. Each
+// decision keeps its own context and timeout: one whose context ends while
+// it is queued leaves at once with the context's error, without touching
+// the others; each gets its own reply and its own error. Take, Peek and
+// Refund all go this way, so a Limiter's deny cache, prefetch leases,
+// refunds and breaker work as before. With a Redis Cluster, each master has
+// a queue of its own, and go-redis sends each pipeline to the key's master,
+// following MOVED and ASK. Pipelining saves most of the per-call system
+// calls on both sides: Redis's CPU per decision, and with it what one
+// Redis serves, grows with the concurrency (bench/results/fleet.md). Turn
+// it off with [WithoutCoalescing].
+//
 // # The client
 //
 // New needs to know that the client honours context deadlines
@@ -60,6 +79,17 @@
 // Each decision touches one key, so the script runs on Cluster unchanged
 // through a *redis.ClusterClient. Client keys cannot carry a hash tag (see
 // [Store.Key]), so buckets spread over all slots.
+//
+// Each master has a circuit breaker of its own ([WithNodeBreaker]), with
+// the Limiter's rules applied to that node alone: after 5 consecutive
+// failed calls on a master (refused, broken or timed out; an error reply
+// is an answer), calls for its keys fail at once with an error wrapping
+// [store.ErrUnavailable] for a cooldown of 1 s, so the Limiter's failure
+// mode decides them without waiting for its timeout; then one call probes
+// the master, and a success closes its breaker. Keys on the other masters
+// are not affected. The Limiter's own breaker, which counts consecutive
+// failures over all keys, cannot do this: successes on the live masters
+// keep resetting its count.
 //
 // Package [github.com/floodgate-go/floodgate/store/storetest] is the
 // conformance suite every Store passes.

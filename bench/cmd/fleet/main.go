@@ -117,7 +117,8 @@ const keysPerRequest = 64
 
 // A cell is one measurement: one implementation at one concurrency.
 type cell struct {
-	decisions           int64
+	decisions           int64 // made by Redis
+	fallbacks           int64 // made by floodgate's failure mode instead (timeouts on an overloaded machine)
 	elapsed             time.Duration
 	redisCPU, client    time.Duration
 	p99                 time.Duration
@@ -157,8 +158,8 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 					return fmt.Errorf("fleet: %s at %d: %w", ims[i].name, conc, err)
 				}
 				results[i][ci] = append(results[i][ci], c)
-				fmt.Fprintf(w, "round %d  conc %3d  %-26s %9.0f decisions/s  redis %5.2f µs  client %5.2f µs  p99 %v\n",
-					round+1, conc, ims[i].name, c.perSec, c.redisPer, c.clientPer, c.p99)
+				fmt.Fprintf(w, "round %d  conc %3d  %-26s %9.0f decisions/s  redis %5.2f µs  client %5.2f µs  p99 %v  fallbacks %d\n",
+					round+1, conc, ims[i].name, c.perSec, c.redisPer, c.clientPer, c.p99, c.fallbacks)
 			}
 		}
 		if err := admin.FlushAll(ctx).Err(); err != nil {
@@ -217,6 +218,15 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 		return cell{}, err
 	}
 	client0 := processCPU()
+	fallbacks := func() (n int64) {
+		for _, in := range insts {
+			if f, ok := in.l.(interface{ Fallbacks() uint64 }); ok {
+				n += int64(f.Fallbacks())
+			}
+		}
+		return n
+	}
+	fallbacks0 := fallbacks()
 	var stop atomic.Bool
 	var failed atomic.Value
 	lat := make([][]time.Duration, o.Instances*conc)
@@ -246,6 +256,7 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 	wg.Wait()
 	elapsed := time.Since(start)
 	client1 := processCPU()
+	fallbacks1 := fallbacks()
 	redis1, err := redisCPU(ctx, admin)
 	if err != nil {
 		return cell{}, err
@@ -257,11 +268,11 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 	for _, s := range lat {
 		all = append(all, s...)
 	}
-	if len(all) == 0 {
-		return cell{}, errors.New("no decisions")
+	if int64(len(all)) <= fallbacks1-fallbacks0 {
+		return cell{}, errors.New("no decisions by Redis")
 	}
 	slices.Sort(all)
-	c := cell{decisions: int64(len(all)), elapsed: elapsed, redisCPU: redis1 - redis0, client: client1 - client0,
+	c := cell{decisions: int64(len(all)) - (fallbacks1 - fallbacks0), fallbacks: fallbacks1 - fallbacks0, elapsed: elapsed, redisCPU: redis1 - redis0, client: client1 - client0,
 		p99: all[(len(all)*99)/100]}
 	c.perSec = float64(c.decisions) / elapsed.Seconds()
 	c.redisPer = float64(c.redisCPU.Microseconds()) / float64(c.decisions)

@@ -24,16 +24,21 @@ func report(o Options, ims []impl, results [][][]cell) string {
 	}
 	p("Redis CPU is INFO cpu's used_cpu_sys + used_cpu_user before and after a cell; client CPU is this process's rusage (every instance's client, limiter and workload goroutines) over the cell.\n\n")
 
-	p("| concurrent per instance | implementation | decisions/s | Redis CPU µs/decision | client CPU µs/decision | p99 latency |\n")
-	p("|---:|---|---:|---:|---:|---:|\n")
+	p("Decisions/s and CPU per decision count Redis's decisions only. floodgate's limiter has a store timeout of 1 s here; a decision that timed out is made by its failure mode instead (failing open, an admission), is counted under fallbacks, and is left out of both; the peers have no failure mode, and an error from them stops the run.\n\n")
+	p("| concurrent per instance | implementation | decisions/s | Redis CPU µs/decision | client CPU µs/decision | p99 latency | fallbacks |\n")
+	p("|---:|---|---:|---:|---:|---:|---:|\n")
 	for ci, conc := range o.Conc {
 		for i, im := range ims {
 			cs := results[i][ci]
-			p("| %d | %s | %.0f | %.2f | %.2f | %v |\n", conc, im.name,
+			var fb int64
+			for _, c := range cs {
+				fb += c.fallbacks
+			}
+			p("| %d | %s | %.0f | %.2f | %.2f | %v | %d |\n", conc, im.name,
 				median(pick(cs, func(c cell) float64 { return c.perSec })),
 				median(pick(cs, func(c cell) float64 { return c.redisPer })),
 				median(pick(cs, func(c cell) float64 { return c.clientPer })),
-				time.Duration(median(pick(cs, func(c cell) float64 { return float64(c.p99) }))).Round(time.Microsecond))
+				time.Duration(median(pick(cs, func(c cell) float64 { return float64(c.p99) }))).Round(time.Microsecond), fb)
 		}
 	}
 
