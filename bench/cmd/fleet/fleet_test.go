@@ -26,7 +26,7 @@ func TestFleetSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := string(b)
-	for _, want := range []string{"| 1 | floodgate |", "| 8 | floodgate (no coalescing) |", "| 8 | redis_rate |", "| 1 | ulule |", "## Ratios", "Smoke run"} {
+	for _, want := range []string{"| 1 | floodgate |", "| 16 | floodgate (no coalescing) |", "| 16 | redis_rate |", "| flood: one key", "| 1 | ulule |", "## Ratios", "Smoke run"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -84,7 +84,7 @@ func main() {
 
 // Smoke shrinks o to a run of a second or two.
 func (o *Options) smoke() {
-	o.Instances, o.Conc, o.Rounds, o.Duration = 2, []int{1, 8}, 1, 150*time.Millisecond
+	o.Instances, o.Conc, o.Rounds, o.Duration = 2, []int{1, saverConc}, 1, 150*time.Millisecond
 }
 
 // An impl is one implementation as the fleet runs it.
@@ -115,10 +115,51 @@ var fleetPolicy = bench.Config{Rate: 1e6, Burst: 1e6}
 // keysPerRequest is how many keys each concurrent request cycles through.
 const keysPerRequest = 64
 
+// A workload is what the requests ask: the policy, floodgate's prefetch,
+// and the keys each request cycles through.
+type workload struct {
+	name     string
+	policy   bench.Config
+	prefetch int
+	keys     func(instance, request int) []string
+	admitAll bool // every decision must be an admission
+}
+
+// distinct is the fleet's main workload: every request on keys of its own,
+// every decision an admission that Redis makes and writes.
+var distinct = workload{name: "distinct keys", policy: fleetPolicy, admitAll: true,
+	keys: func(n, g int) []string {
+		keys := make([]string, keysPerRequest)
+		for k := range keys {
+			keys[k] = fmt.Sprintf("i%d.g%d.k%d", n, g, k)
+		}
+		return keys
+	}}
+
+// The workloads that show what floodgate's deny cache and prefetch save
+// Redis, at 16 concurrent requests per instance: every request of every
+// instance flooding one key at 100/s (burst 10); and each instance's
+// requests on one hot key of its own at 10^5/s (burst 100), with prefetch
+// 64.
+var (
+	flood = workload{name: "flood: one key, 100/s, all instances", policy: bench.Config{Rate: 100, Burst: 10},
+		keys: func(int, int) []string { return []string{"flooded"} }}
+	hotKey = workload{name: "hot key per instance, 1e5/s, prefetch 64", policy: bench.Config{Rate: 1e5, Burst: 100}, prefetch: 64,
+		keys: func(n, _ int) []string { return []string{fmt.Sprintf("hot%d", n)} }}
+)
+
+// savers are the workloads run for floodgate alone, at saverConc
+// concurrent requests per instance.
+var savers = []workload{flood, hotKey}
+
+const saverConc = 16
+
 // A cell is one measurement: one implementation at one concurrency.
 type cell struct {
 	decisions           int64 // made by Redis
 	fallbacks           int64 // made by floodgate's failure mode instead (timeouts on an overloaded machine)
+	admitted            int64 // of the decisions
+	calls               int64 // script calls Redis ran (INFO commandstats: evalsha, eval)
 	elapsed             time.Duration
 	redisCPU, client    time.Duration
 	p99                 time.Duration
@@ -148,12 +189,13 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	for i := range results {
 		results[i] = make([][]cell, len(o.Conc))
 	}
+	saved := make([][]cell, len(savers))
 	var prefix atomic.Int64
 	for round := range o.Rounds {
 		for ci, conc := range o.Conc {
 			for k := range ims {
 				i := (k + round + ci) % len(ims) // rotate the order: interleaved
-				c, err := measure(ctx, admin, addr, ims[i], o, conc, fmt.Sprintf("f%d", prefix.Add(1)))
+				c, err := measure(ctx, admin, addr, ims[i], distinct, o, conc, fmt.Sprintf("f%d", prefix.Add(1)))
 				if err != nil {
 					return fmt.Errorf("fleet: %s at %d: %w", ims[i].name, conc, err)
 				}
@@ -162,11 +204,20 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 					round+1, conc, ims[i].name, c.perSec, c.redisPer, c.clientPer, c.p99, c.fallbacks)
 			}
 		}
+		for k, wl := range savers {
+			c, err := measure(ctx, admin, addr, ims[0], wl, o, saverConc, fmt.Sprintf("f%d", prefix.Add(1)))
+			if err != nil {
+				return fmt.Errorf("fleet: %s: %w", wl.name, err)
+			}
+			saved[k] = append(saved[k], c)
+			fmt.Fprintf(w, "round %d  %-44s %9.0f decisions/s  redis %5.3f µs  client %5.2f µs\n",
+				round+1, wl.name, c.perSec, c.redisPer, c.clientPer)
+		}
 		if err := admin.FlushAll(ctx).Err(); err != nil {
 			return err
 		}
 	}
-	md := report(o, ims, results)
+	md := report(o, ims, results, saved)
 	if err := os.WriteFile(o.Out, []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -176,7 +227,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 
 // measure runs one cell: o.Instances instances of im, each with its own
 // client and conc concurrent requests, for o.Duration.
-func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o Options, conc int, prefix string) (cell, error) {
+func measure(ctx context.Context, admin *redis.Client, addr string, im impl, wl workload, o Options, conc int, prefix string) (cell, error) {
 	type instance struct {
 		l      bench.RedisLimiter
 		client *redis.Client
@@ -185,7 +236,7 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 	insts := make([]instance, o.Instances)
 	for n := range insts {
 		client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, Protocol: 2, PoolSize: max(conc, 10)})
-		cfg := bench.RedisConfig{Config: fleetPolicy, Prefix: prefix}
+		cfg := bench.RedisConfig{Config: wl.policy, Prefix: prefix, Prefetch: wl.prefetch}
 		im.cfg(&cfg)
 		l, err := im.base.New(client, cfg)
 		if err != nil {
@@ -194,9 +245,7 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 		}
 		insts[n] = instance{l: l, client: client, keys: make([][]string, conc)}
 		for g := range conc {
-			for k := range keysPerRequest {
-				insts[n].keys[g] = append(insts[n].keys[g], fmt.Sprintf("i%d.g%d.k%d", n, g, k))
-			}
+			insts[n].keys[g] = wl.keys(n, g)
 		}
 	}
 	defer func() {
@@ -207,7 +256,7 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 	}()
 	for _, in := range insts { // connections made, scripts loaded
 		for g := range conc {
-			if ok, err := in.l.Allow(ctx, in.keys[g][0]); err != nil || !ok {
+			if ok, err := in.l.Allow(ctx, in.keys[g][0]); err != nil || (!ok && wl.admitAll) {
 				return cell{}, fmt.Errorf("warm-up: allowed %v, %v", ok, err)
 			}
 		}
@@ -217,7 +266,12 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 	if err != nil {
 		return cell{}, err
 	}
+	calls0, err := scriptCalls(ctx, admin)
+	if err != nil {
+		return cell{}, err
+	}
 	client0 := processCPU()
+	var admitted atomic.Int64
 	fallbacks := func() (n int64) {
 		for _, in := range insts {
 			if f, ok := in.l.(interface{ Fallbacks() uint64 }); ok {
@@ -242,7 +296,10 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 					t := time.Now()
 					ok, err := in.l.Allow(ctx, keys[i%len(keys)])
 					samples = append(samples, time.Since(t))
-					if err != nil || !ok {
+					if ok {
+						admitted.Add(1)
+					}
+					if err != nil || (!ok && wl.admitAll) {
 						failed.CompareAndSwap(nil, fmt.Errorf("a decision: allowed %v, error %v", ok, err))
 						stop.Store(true)
 					}
@@ -261,6 +318,10 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 	if err != nil {
 		return cell{}, err
 	}
+	calls1, err := scriptCalls(ctx, admin)
+	if err != nil {
+		return cell{}, err
+	}
 	if e := failed.Load(); e != nil {
 		return cell{}, e.(error)
 	}
@@ -272,7 +333,8 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, o O
 		return cell{}, errors.New("no decisions by Redis")
 	}
 	slices.Sort(all)
-	c := cell{decisions: int64(len(all)) - (fallbacks1 - fallbacks0), fallbacks: fallbacks1 - fallbacks0, elapsed: elapsed, redisCPU: redis1 - redis0, client: client1 - client0,
+	c := cell{decisions: int64(len(all)) - (fallbacks1 - fallbacks0), fallbacks: fallbacks1 - fallbacks0,
+		admitted: admitted.Load() - (fallbacks1 - fallbacks0), calls: calls1 - calls0, elapsed: elapsed, redisCPU: redis1 - redis0, client: client1 - client0,
 		p99: all[(len(all)*99)/100]}
 	c.perSec = float64(c.decisions) / elapsed.Seconds()
 	c.redisPer = float64(c.redisCPU.Microseconds()) / float64(c.decisions)
@@ -305,6 +367,31 @@ func redisCPU(ctx context.Context, c *redis.Client) (time.Duration, error) {
 		return 0, fmt.Errorf("INFO cpu without used_cpu_sys and used_cpu_user: %q", info)
 	}
 	return time.Duration(total * float64(time.Second)), nil
+}
+
+// scriptCalls returns the script calls Redis has run: INFO commandstats'
+// calls of evalsha and eval (the INFO command itself is not one).
+func scriptCalls(ctx context.Context, c *redis.Client) (int64, error) {
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, "calls=")
+		v, _, _ := strings.Cut(rest, ",")
+		calls, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("INFO commandstats: %q: %w", line, err)
+		}
+		n += calls
+	}
+	return n, nil
 }
 
 // processCPU returns the user and system CPU time this process has used.
