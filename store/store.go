@@ -136,7 +136,9 @@ type Result struct {
 // ErrUnavailable is wrapped by limiter.Limiter.Reset's error when the Store
 // failed or timed out. Decisions never come with it: when the Store cannot
 // decide, the failure mode ([Config].FailClosed) does, and the Decision
-// says so (Decision.Fallback).
+// says so (Decision.Fallback). A Store may wrap it in its own errors when
+// it knows without trying that it cannot answer (redisstore does for the
+// keys of a Cluster node whose breaker is open).
 var ErrUnavailable = errors.New("store: unavailable")
 
 // Config puts a Limiter's buckets in a [Store] shared with other Limiters
