@@ -134,6 +134,7 @@ func (ln *lane) wait(c *call) (val []int64, err error, owned bool) {
 		return c.val, c.err, true
 	case <-c.ctx.Done():
 	}
+	left := fmt.Errorf("store: redis: %w", c.ctx.Err()) // read now: once abandoned, c is the flush's
 	ln.mu.Lock()
 	switch c.state {
 	case queued:
@@ -146,11 +147,11 @@ func (ln *lane) wait(c *call) (val []int64, err error, owned bool) {
 			}
 		}
 		ln.mu.Unlock()
-		return nil, fmt.Errorf("store: redis: %w", c.ctx.Err()), true
+		return nil, left, true
 	case sent:
 		c.state = abandoned
 		ln.mu.Unlock()
-		return nil, fmt.Errorf("store: redis: %w", c.ctx.Err()), false
+		return nil, left, false
 	default: // answered as the context ended: the answer stands
 		ln.mu.Unlock()
 		<-c.done

@@ -221,3 +221,52 @@ func TestCoalescingCluster(t *testing.T) {
 		t.Fatal("no pipeline was sent")
 	}
 }
+
+// Callers whose deadlines end at random, while queued or while their
+// pipeline is in flight, never receive another call's answer, and the
+// calls that finish get their own: each worker peeks at a bucket of its
+// own, drained to a level of its own, with deadlines of 0 to 2 ms.
+func TestCoalescingAbandonStress(t *testing.T) {
+	srv := redistest.Start(t)
+	s := freshStore(t, newClient(t, srv.Addr()))
+	const workers = 64
+	ctx := context.Background()
+	req := func(w int) store.Request { return store.Request{Rate: 1e-3, Burst: 1000, Cost: 1 + w%5} }
+	for w := range workers {
+		if _, err := s.Take(ctx, fmt.Sprintf("s%d", w), store.Request{Rate: 1e-3, Burst: 1000, Cost: 1 + w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var answered, left atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			want := 1000 - (1 + w) - (1 + w%5)
+			for i := range 200 {
+				cctx, cancel := context.WithTimeout(ctx, time.Duration((w*7+i*13)%2000)*time.Microsecond)
+				res, err := s.Peek(cctx, fmt.Sprintf("s%d", w), req(w))
+				dl, _ := cctx.Deadline()
+				expired := !time.Now().Before(dl) // the socket's deadline can fire before the context's timer
+				cancel()
+				if err != nil {
+					if !expired { // a deadline on the socket is an i/o timeout, not the context's error
+						t.Errorf("worker %d: %v", w, err)
+						return
+					}
+					left.Add(1)
+					continue
+				}
+				answered.Add(1)
+				if res.Remaining != want {
+					t.Errorf("worker %d call %d: Remaining %d, want %d: another call's answer", w, i, res.Remaining, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d answered, %d left on their deadline", answered.Load(), left.Load())
+	if answered.Load() == 0 || left.Load() == 0 {
+		t.Fatalf("%d answered, %d left: the test needs both", answered.Load(), left.Load())
+	}
+}
