@@ -51,7 +51,6 @@ type call struct {
 	done  chan struct{}
 	val   []int64
 	err   error
-	cmd8  *redis.IntSliceCmd // kept with the call for reuse: a command over argv[:8]
 }
 
 type callState uint8
@@ -80,20 +79,12 @@ func putCall(c *call) {
 // args returns the call's command arguments.
 func (c *call) args() []any { return c.argv[:c.argc] }
 
-// command returns the call's command, ready to be sent. A take's or a
-// peek's is the one kept with the call (go-redis keeps no reference to a
-// command once it has answered, and reads its context only when cloning
-// it), which saves an allocation per decision.
+// command returns a new command for the call. (Reusing one command per
+// call saved an allocation, but go-redis's IntSliceCmd keeps state beyond
+// its value and error, and a reused one gave wrong decisions in
+// TestLimiterModel.)
 func (c *call) command() *redis.IntSliceCmd {
-	if c.argc != 8 {
-		return redis.NewIntSliceCmd(c.ctx, c.args()...)
-	}
-	if c.cmd8 == nil {
-		c.cmd8 = redis.NewIntSliceCmd(c.ctx, c.args()...)
-	}
-	c.cmd8.SetErr(nil)
-	c.cmd8.SetVal(nil)
-	return c.cmd8
+	return redis.NewIntSliceCmd(c.ctx, c.args()...)
 }
 
 // do makes c and returns its reply. It reports whether the caller still
