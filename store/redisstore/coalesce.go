@@ -21,15 +21,15 @@ const maxBatch = 128
 // the other's replies and gathers the next.
 const maxInFlight = 2
 
-// A lane is where the script calls for a set of keys go, one round trip at
-// a time: the whole client, or with a Redis Cluster, one master. It
-// coalesces concurrent calls. With no round trip in flight, a call goes
-// straight out on its caller's goroutine, as it would without coalescing;
-// calls that arrive while one is in flight queue, and when it returns they
-// all go out as the next pipeline, up to maxBatch at once, sent by a flush
-// goroutine that keeps sending pipelines until the queue is empty. No call
-// ever waits for a timer, and each waits on its own context: one that ends
-// while queued leaves at once (see wait).
+// A lane is where the script calls for a set of keys go: the whole
+// client, or with a Redis Cluster, one master. It coalesces concurrent
+// calls. While fewer than maxInFlight round trips are in flight, a call
+// goes straight out on its caller's goroutine, as it would without
+// coalescing; calls that arrive while the lane is full queue, and when a
+// round trip returns they all go out as the next pipeline, up to maxBatch
+// at once, sent by a flush goroutine that keeps sending pipelines until
+// the queue is empty. No call ever waits for a timer, and each waits on
+// its own context: one that ends while queued leaves at once (see wait).
 type lane struct {
 	s    *Store
 	addr string       // the node's address, for errors (Cluster only)
