@@ -12,7 +12,7 @@ var floodgateImpl = Impl{
 	Name:      "floodgate",
 	Library:   "github.com/floodgate-go/floodgate (this repository)",
 	Algorithm: "token bucket (x/time/rate arithmetic)",
-	Cap:       "exact cap, WithMaxKeys (default 2^20); over the cap new keys share one overflow bucket",
+	Cap:       "exact cap, WithMaxKeys (default 2^17, plus 128 8-byte cells per key of the cap); over the cap new keys are decided on their hashed cells",
 	Cleanup:   "sweeper retires buckets refilled to burst, WithSweepInterval (default 30 s)",
 	New:       newFloodgate,
 }

@@ -12,7 +12,7 @@ var throttledImpl = Impl{
 	Name:      "throttled",
 	Library:   "github.com/throttled/throttled/v2 v2.15.0, store/memstore",
 	Algorithm: "GCRA (equivalent to a token bucket of Burst at Rate)",
-	Cap:       "LRU of maxKeys (no default: given Config.MaxKeys, else floodgate's default 2^20); evicting a key forgets what it spent",
+	Cap:       "LRU of maxKeys (no default: given Config.MaxKeys, else 2^20); evicting a key forgets what it spent",
 	Cleanup:   "none besides LRU eviction",
 	Notes:     "MaxBurst = Burst-1 (throttled admits MaxBurst+1 at once); a compare-and-swap that fails 10 times returns an error, counted as a denial",
 	New:       newThrottled,

@@ -22,7 +22,7 @@ var overExplanations = map[string]string{
 		"(10 ms here is shorter than the 2 s window) but does not enforce it.",
 	"cleanup, defaults/echo": "With echo's default ExpiresIn of 3 minutes, any policy whose bucket takes longer than that to refill (here 100 per hour) lets a drained client that stays away for a few minutes (here 4) spend a whole new burst: the key is deleted once it has not been seen for 3 minutes, on the next cleanup another client's request triggers.",
 	"key spray/throttled": "throttled's memstore is an LRU of maxKeys: the spray evicts the drained client, which then starts over with a full burst. " +
-		"floodgate never evicts a bucket that is not full; new keys over the cap share the overflow bucket instead.",
+		"floodgate never evicts a bucket that is not full; new keys over the cap are decided on their hashed cells instead, never less restrictive than their own bucket.",
 }
 
 // writeNotLeading lists every table cell where floodgate does not lead a
