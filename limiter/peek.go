@@ -127,7 +127,7 @@ func (l *Limiter) peekRemote(ctx context.Context, m *policyMath, key string, n i
 	if m.stale.Load() {
 		return Decision{}, false, nil
 	}
-	ok, probe := r.breaker.admit(now)
+	ok, probe := r.breaker.Admit(now)
 	if !ok {
 		return l.peekFallback(m, key, n), true, nil
 	}
@@ -136,16 +136,14 @@ func (l *Limiter) peekRemote(ctx context.Context, m *policyMath, key string, n i
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil { // the caller gave up: not the Store's fault
-			if probe {
-				r.breaker.probing.Store(false)
-			}
+			r.breaker.Abandon(probe)
 			return Decision{}, true, fmt.Errorf("limiter: %w", ctx.Err())
 		}
-		r.breaker.failure(l.now(), probe)
+		r.breaker.Failure(l.now(), probe)
 		r.cell().storeErrors.Add(1)
 		return l.peekFallback(m, key, n), true, nil
 	}
-	r.breaker.success(probe)
+	r.breaker.Success(probe)
 	r.cell().roundTrips.Add(1)
 	return Decision{Allowed: res.Allowed, Limit: m.n, Remaining: min(max(res.Remaining, 0), m.n),
 		RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}, true, nil
@@ -166,7 +164,7 @@ func (l *Limiter) peekFallback(m *policyMath, key string, n int) Decision {
 		}
 		r.local.awaitPolicy()
 	}
-	wait := r.breaker.remaining(l.now())
+	wait := r.breaker.Remaining(l.now())
 	if wait == 0 {
 		wait = int64(r.cfg.cooldown)
 	}

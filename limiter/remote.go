@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floodgate-go/floodgate/internal/breaker"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/sweeper"
 )
@@ -21,7 +22,7 @@ import (
 // (store.Config.FailClosed) decides.
 type remote struct {
 	cfg     remoteConfig
-	breaker breaker
+	breaker breaker.Breaker
 	entries entries
 	sweeper *sweeper.Sweeper
 	local   *Limiter     // the fail-open per-instance buckets
@@ -42,7 +43,7 @@ func (l *Limiter) newRemote(c config) error {
 		return err
 	}
 	r := &remote{cfg: rc, local: local}
-	r.breaker.threshold, r.breaker.cooldown = int64(rc.failures), int64(rc.cooldown)
+	r.breaker.Threshold, r.breaker.Cooldown = int64(rc.failures), int64(rc.cooldown)
 	r.entries.max = int64(c.maxKeys)
 	r.hot.Store(hotGap(m, rc.prefetch))
 	now := l.now
@@ -150,7 +151,7 @@ func (l *Limiter) awaitPrefetch(ctx context.Context, fetched <-chan struct{}, de
 // when the breaker is open or the call fails.
 func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, extra int, now, deadline int64) (Decision, grant, error) {
 	r := l.remote
-	ok, probe := r.breaker.admit(now)
+	ok, probe := r.breaker.Admit(now)
 	if !ok {
 		d, g := l.fallback(m, key, n)
 		return d, g, nil
@@ -158,17 +159,15 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 	res, err := l.callStore(ctx, key, store.Request{Rate: m.policy.Rate, Burst: m.policy.Burst, Cost: n, Extra: extra}, deadline)
 	if err != nil {
 		if ctx.Err() != nil { // the caller gave up: not the Store's fault
-			if probe {
-				r.breaker.probing.Store(false)
-			}
+			r.breaker.Abandon(probe)
 			return Decision{}, grant{}, fmt.Errorf("limiter: %w", ctx.Err())
 		}
-		r.breaker.failure(l.now(), probe)
+		r.breaker.Failure(l.now(), probe)
 		r.cell().storeErrors.Add(1)
 		d, g := l.fallback(m, key, n)
 		return d, g, nil
 	}
-	r.breaker.success(probe)
+	r.breaker.Success(probe)
 	r.cell().roundTrips.Add(1)
 	d := Decision{Allowed: res.Allowed, Limit: m.n, Remaining: min(max(res.Remaining, 0), m.n),
 		RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}
@@ -321,7 +320,7 @@ func (l *Limiter) fallback(m *policyMath, key string, n int) (Decision, grant) {
 		g.local = d.Allowed
 		return d, g
 	}
-	wait := r.breaker.remaining(l.now())
+	wait := r.breaker.Remaining(l.now())
 	if wait == 0 {
 		wait = int64(r.cfg.cooldown)
 	}
@@ -421,8 +420,8 @@ func (r *remote) addStats(s *store.Stats) {
 		s.PrefetchHits += c.leaseHits.Load()
 		s.Fallbacks += c.fallbacks.Load()
 	}
-	s.BreakerOpens = r.breaker.opens.Load()
-	s.BreakerOpen = r.breaker.open()
+	s.BreakerOpens = r.breaker.Opens()
+	s.BreakerOpen = r.breaker.Open()
 	s.CachedKeys = int(r.entries.n.Load())
 }
 

@@ -15,9 +15,9 @@ import (
 // it; a cancelled caller and an error reply from the node are no failures.
 func TestNodeBreakerRules(t *testing.T) {
 	down := errors.New("dial tcp: connection refused")
-	b := &nodeBreaker{threshold: 3, cooldown: 1000}
+	b := newNodeBreaker(3, 1000)
 	call := func(now int64, err error) (ok bool) {
-		ok, probe := b.admit(now)
+		ok, probe := b.Admit(now)
 		if ok {
 			b.record(now, err, probe)
 		}
@@ -26,32 +26,32 @@ func TestNodeBreakerRules(t *testing.T) {
 	for _, err := range []error{down, down, nil, down, down,
 		fmt.Errorf("store: redis: %w", redis.ErrNoScript), // a reply: the node answered
 		down, down} {
-		if !call(0, err) || b.opens.Load() != 0 {
+		if !call(0, err) || b.Opens() != 0 {
 			t.Fatalf("breaker opened after %v, before 3 consecutive failures", err)
 		}
 	}
 	call(10, fmt.Errorf("store: redis: %w", context.Canceled)) // neither failure nor success
 	call(10, down)
-	if b.opens.Load() != 1 || call(10, nil) || call(1009, nil) {
+	if b.Opens() != 1 || call(10, nil) || call(1009, nil) {
 		t.Fatal("not open for the cooldown after 3 consecutive failures")
 	}
-	ok, probe := b.admit(1010)
+	ok, probe := b.Admit(1010)
 	if !ok || !probe {
 		t.Fatal("no probe after the cooldown")
 	}
-	if ok, _ := b.admit(1010); ok {
+	if ok, _ := b.Admit(1010); ok {
 		t.Fatal("a second call let through while the probe is in flight")
 	}
 	b.record(1011, down, true) // the probe failed: open again
-	if call(2010, nil) || b.opens.Load() != 2 {
+	if call(2010, nil) || b.Opens() != 2 {
 		t.Fatal("a failed probe did not reopen the breaker for a cooldown")
 	}
-	ok, probe = b.admit(2011)
+	ok, probe = b.Admit(2011)
 	if !ok || !probe {
 		t.Fatal("no second probe")
 	}
 	b.record(2011, context.Canceled, true) // the probe's caller left: another may probe
-	if ok, probe = b.admit(2012); !ok || !probe {
+	if ok, probe = b.Admit(2012); !ok || !probe {
 		t.Fatal("no probe after a cancelled one")
 	}
 	b.record(2012, nil, true)

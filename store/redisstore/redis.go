@@ -284,7 +284,7 @@ func (r *Store) eval(ctx context.Context, key string, p limiter.Policy, cost, ex
 	probe := false
 	if ln.brk != nil {
 		var ok bool
-		if ok, probe = ln.brk.admit(r.now()); !ok {
+		if ok, probe = ln.brk.Admit(r.now()); !ok {
 			return nil, fmt.Errorf("store: redis node %s: %w (its breaker is open)", ln.addr, store.ErrUnavailable)
 		}
 	}
@@ -324,7 +324,7 @@ func (r *Store) lane(ctx context.Context, rkey string) (*lane, error) {
 	if ln, ok := r.lanes.Load(node); ok {
 		return ln.(*lane), nil
 	}
-	ln := &lane{s: r, addr: node.Options().Addr, brk: &nodeBreaker{threshold: int64(r.breakerFailures), cooldown: int64(r.breakerCooldown)}}
+	ln := &lane{s: r, addr: node.Options().Addr, brk: newNodeBreaker(r.breakerFailures, int64(r.breakerCooldown))}
 	actual, _ := r.lanes.LoadOrStore(node, ln)
 	return actual.(*lane), nil
 }
