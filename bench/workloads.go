@@ -91,9 +91,10 @@ func (t *tally) checkOps(ops int) error {
 	return nil
 }
 
-func prepareHotKey(l Limiter, ops int) (func(Nexter), func(time.Duration) (Metrics, error), error) {
-	var t tally
-	loop := func(pb Nexter) {
+// hotKeyLoop is the loop of the hot-key workloads: every call on HotKey,
+// decisions tallied in t.
+func hotKeyLoop(l Limiter, t *tally) func(Nexter) {
+	return func(pb Nexter) {
 		var a, d int64
 		for pb.Next() {
 			if l.Allow(HotKey) {
@@ -104,6 +105,11 @@ func prepareHotKey(l Limiter, ops int) (func(Nexter), func(time.Duration) (Metri
 		}
 		t.add(a, d)
 	}
+}
+
+func prepareHotKey(l Limiter, ops int) (func(Nexter), func(time.Duration) (Metrics, error), error) {
+	var t tally
+	loop := hotKeyLoop(l, &t)
 	check := func(elapsed time.Duration) (Metrics, error) {
 		if err := t.checkOps(ops); err != nil {
 			return nil, err
@@ -136,17 +142,7 @@ func prepareFlooded(l Limiter, ops int) (func(Nexter), func(time.Duration) (Metr
 		return nil, nil, fmt.Errorf("flooded key: %d requests in a row admitted with burst %d: the limiter is not limiting", 4*Flooded.Burst+4, Flooded.Burst)
 	}
 	var t tally
-	loop := func(pb Nexter) {
-		var a, d int64
-		for pb.Next() {
-			if l.Allow(HotKey) {
-				a++
-			} else {
-				d++
-			}
-		}
-		t.add(a, d)
-	}
+	loop := hotKeyLoop(l, &t)
 	check := func(time.Duration) (Metrics, error) {
 		if err := t.checkOps(ops); err != nil {
 			return nil, err
