@@ -62,7 +62,12 @@ const (
 	answered                   // val and err are set; done is (or is about to be) signalled
 )
 
-var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+// calls recycles calls, but never their done channels: a channel made by a
+// goroutine in a testing/synctest bubble belongs to that bubble, and a
+// pooled one reused outside it (a Store shared by a test in a bubble and
+// one outside) would crash the program. Only a queued call needs one, so
+// do makes it when it queues.
+var calls = sync.Pool{New: func() any { return new(call) }}
 
 func getCall(ctx context.Context) *call {
 	c := calls.Get().(*call)
@@ -71,7 +76,7 @@ func getCall(ctx context.Context) *call {
 }
 
 func putCall(c *call) {
-	c.ctx, c.val, c.err, c.key = nil, nil, nil, ""
+	c.ctx, c.val, c.err, c.key, c.done = nil, nil, nil, "", nil
 	c.argv = [9]any{}
 	calls.Put(c)
 }
@@ -109,6 +114,7 @@ func (ln *lane) do(c *call) (val []int64, err error, owned bool) {
 		return val, err, true
 	}
 	c.state = queued
+	c.done = make(chan struct{}, 1)
 	ln.queue = append(ln.queue, c)
 	ln.mu.Unlock()
 	return ln.wait(c)

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/floodgate-go/floodgate/internal/redistest"
@@ -269,4 +271,17 @@ func TestCoalescingAbandonStress(t *testing.T) {
 	if answered.Load() == 0 || left.Load() == 0 {
 		t.Fatalf("%d answered, %d left: the test needs both", answered.Load(), left.Load())
 	}
+}
+
+// Calls queued by goroutines in a testing/synctest bubble leave nothing
+// behind that belongs to the bubble: a channel made in a bubble and used
+// outside it crashes the program ("select on synctest channel from outside
+// bubble"), which recycled calls with their channels did when a test in a
+// bubble ran before one outside it.
+func TestCoalescingAcrossBubbles(t *testing.T) {
+	m := miniredis.RunT(t)
+	synctest.Test(t, func(t *testing.T) {
+		hammer(t, freshStore(t, newBubbleClient(t, m.Addr())), 64, 20)
+	})
+	hammer(t, freshStore(t, newClient(t, m.Addr())), 64, 20)
 }
