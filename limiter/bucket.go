@@ -397,13 +397,23 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c 
 	if !ok {
 		return b.takeLocked(p, now, n, maxWait, c, ev)
 	}
-	return b.takeFrom(tokens, w, p, now, n, maxWait, c, ev)
+	return b.takeFrom(tokens, w, false, p, now, n, maxWait, c, ev)
 }
 
-// takeFrom is take from a consistent snapshot: tokens, at clock word w.
-func (b *bucket) takeFrom(tokens float64, w uint64, p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
+// takeLocked is take under the lock.
+func (b *bucket) takeLocked(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
+	w := b.lock()
+	return b.takeFrom(b.level(), w, true, p, now, n, maxWait, c, ev)
+}
+
+// takeFrom is take from tokens at clock word w: a consistent snapshot, or
+// if held, read under the lock, which it then releases.
+func (b *bucket) takeFrom(tokens float64, w uint64, held bool, p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
 	last := lastOf(w)
 	if o = refusal(p, last); o != decided {
+		if held {
+			b.unlock(w)
+		}
 		return d, 0, 0, 0, o
 	}
 	// A request that read the clock before a concurrent one but reached the
@@ -414,42 +424,22 @@ func (b *bucket) takeFrom(tokens float64, w uint64, p *policyMath, now int64, n 
 	level = p.advance(tokens, last, at)
 	left, admit, exact := p.decide(level, n, maxWait)
 	if !admit { // like rate.Limiter, a denial leaves the state as it was
+		if held {
+			b.unlock(w)
+		}
 		c.deny()
 		d, _ = p.decision(level, left, false, exact)
 		return d, 0, at, level, decided
 	}
-	if !b.clock.CompareAndSwap(w, w|busy) {
-		return b.takeLocked(p, now, n, maxWait, c, ev)
-	}
-	if b.tokens.Load() != math.Float64bits(tokens) || p.stale.Load() {
-		// A writer that kept the clock word changed the level, or SetPolicy
-		// began: decide again under the lock.
-		return b.decideLocked(w, p, now, n, maxWait, c, ev)
-	}
-	return b.commit(w, p, at, level, left, exact, c, ev)
-}
-
-// takeLocked is take under the lock.
-func (b *bucket) takeLocked(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
-	return b.decideLocked(b.lock(), p, now, n, maxWait, c, ev)
-}
-
-// decideLocked is take for a caller holding the lock, which found clock word
-// w; it releases the lock.
-func (b *bucket) decideLocked(w uint64, p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
-	last := lastOf(w)
-	if o = refusal(p, last); o != decided {
-		b.unlock(w)
-		return d, 0, 0, 0, o
-	}
-	at = max(now, last)
-	level = p.advance(b.level(), last, at)
-	left, admit, exact := p.decide(level, n, maxWait)
-	if !admit {
-		b.unlock(w)
-		c.deny()
-		d, _ = p.decision(level, left, false, exact)
-		return d, 0, at, level, decided
+	if !held {
+		if !b.clock.CompareAndSwap(w, w|busy) {
+			return b.takeLocked(p, now, n, maxWait, c, ev)
+		}
+		if b.tokens.Load() != math.Float64bits(tokens) || p.stale.Load() {
+			// A writer that kept the clock word changed the level, or SetPolicy
+			// began: decide again under the lock.
+			return b.takeFrom(b.level(), w, true, p, now, n, maxWait, c, ev)
+		}
 	}
 	return b.commit(w, p, at, level, left, exact, c, ev)
 }
