@@ -145,8 +145,7 @@ func (l *Limiter) peekRemote(ctx context.Context, m *policyMath, key string, n i
 	}
 	r.breaker.Success(probe)
 	r.cell().roundTrips.Add(1)
-	return Decision{Allowed: res.Allowed, Limit: m.n, Remaining: min(max(res.Remaining, 0), m.n),
-		RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}, true, nil
+	return storeDecision(m, res), true, nil
 }
 
 // peekFallback is what fallback would decide for key, taking nothing and

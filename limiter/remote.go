@@ -169,12 +169,18 @@ func (l *Limiter) ask(ctx context.Context, m *policyMath, key, ekey string, n, e
 	}
 	r.breaker.Success(probe)
 	r.cell().roundTrips.Add(1)
-	d := Decision{Allowed: res.Allowed, Limit: m.n, Remaining: min(max(res.Remaining, 0), m.n),
-		RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}
+	d := storeDecision(m, res)
 	g := grant{store: d.Allowed, at: res.At}
 	g.lease, g.gen = l.record(m, ekey, now, l.now(), d, res, n)
 	l.stats.count(rand.Uint64(), d.Allowed, false)
 	return d, g, nil
+}
+
+// storeDecision is the Decision for the Store's answer res under m, its
+// numbers clamped to what a Decision can say.
+func storeDecision(m *policyMath, res store.Result) Decision {
+	return Decision{Allowed: res.Allowed, Limit: m.n, Remaining: min(max(res.Remaining, 0), m.n),
+		RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}
 }
 
 // A claim is the round trip a request makes on behalf of its instance's
