@@ -78,7 +78,31 @@ type fields struct {
 	burst  int
 }
 
+// newFields returns the values of p under name, with the tables of small
+// numbers and of RateLimit values (up to maxNums and maxPairs entries),
+// for fields kept and used by many responses.
 func newFields(p limiter.Policy, name string) *fields {
+	f := newUntabledFields(p, name)
+	if f.inf {
+		return f
+	}
+	f.nums = make([]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
+	for i := range f.nums {
+		f.nums[i] = strconv.Itoa(i)
+	}
+	if int64(p.Burst) < maxPairs && f.window < maxPairs { // no overflow below
+		if n := (int64(p.Burst) + 1) * (f.window + 1); n <= maxPairs {
+			f.pairs = make([]atomic.Pointer[string], n)
+		}
+	}
+	return f
+}
+
+// newUntabledFields returns the values of p under name without the tables
+// of newFields, which would cost far more to build than they save for
+// fields used once (fieldsOf beyond its cap): numbers are formatted per
+// response, and RateLimit values come from recentValues.
+func newUntabledFields(p limiter.Policy, name string) *fields {
 	f := &fields{p: p, inf: p.Rate == rate.Inf, burst: p.Burst}
 	if f.inf {
 		return f
@@ -91,16 +115,7 @@ func newFields(p limiter.Policy, name string) *fields {
 	pol = strconv.AppendInt(pol, f.window, 10)
 	f.policy = string(pol)
 	f.prefix = string(quoted) + ";r="
-	f.nums = make([]string, min(max(int64(p.Burst), f.window), maxNums-1)+1)
-	for i := range f.nums {
-		f.nums[i] = strconv.Itoa(i)
-	}
-	f.limit = f.num(min(int64(p.Burst), maxSFInteger))
-	if int64(p.Burst) < maxPairs && f.window < maxPairs { // no overflow below
-		if n := (int64(p.Burst) + 1) * (f.window + 1); n <= maxPairs {
-			f.pairs = make([]atomic.Pointer[string], n)
-		}
-	}
+	f.limit = strconv.FormatInt(min(int64(p.Burst), maxSFInteger), 10)
 	return f
 }
 

@@ -94,7 +94,8 @@ func repeats(before []limiter.Limit, lim limiter.Limit) bool {
 // namedFields caches the field values of the limits WithLimits chooses, by
 // Limiter and name, following each Limiter's policy as Gate.fields does.
 // It holds at most maxNamedFields entries (names come from the server's
-// code, so a handful); beyond that, values are formatted per response.
+// code, so a handful); beyond that, each response formats its values
+// (newUntabledFields).
 type namedFields struct {
 	m sync.Map // fieldsKey -> *atomic.Pointer[fields]
 	n atomic.Int64
@@ -118,7 +119,7 @@ func (g *Gate) fieldsOf(l *limiter.Limiter, name string, i int) *fields {
 	v, ok := g.named.m.Load(k)
 	if !ok {
 		if g.named.n.Load() >= maxNamedFields {
-			return newFields(p, itemName(name, i))
+			return newUntabledFields(p, itemName(name, i))
 		}
 		var loaded bool
 		if v, loaded = g.named.m.LoadOrStore(k, new(atomic.Pointer[fields])); !loaded {

@@ -323,3 +323,38 @@ type discard struct {
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(code int)        { d.code = code }
+
+// TestLimitsBeyondNamedCap: once namedFields holds maxNamedFields entries,
+// a limit it has not seen gets fields built for the response alone, without
+// the tables, and the same header values as a cached limit's.
+func TestLimitsBeyondNamedCap(t *testing.T) {
+	l := newLimiter(t, limiter.Policy{Rate: 1, Burst: 4000})
+	choose := func(_ *http.Request, client string) []limiter.Limit {
+		return []limiter.Limit{{Name: "x", Limiter: l, Key: client}}
+	}
+	cached, err := NewGate(l, WithLimits(choose), WithLegacyHeaders())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := NewGate(l, WithLimits(choose), WithLegacyHeaders())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.named.n.Store(maxNamedFields)
+	if f := full.fieldsOf(l, "x", 0); f.nums != nil || f.pairs != nil {
+		t.Fatalf("beyond the cap: tables of %d numbers and %d pairs, want none", len(f.nums), len(f.pairs))
+	}
+	for i, g := range []*Gate{cached, full, cached, full} {
+		h := g.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		w := serveFrom(h, fmt.Sprintf("192.0.2.%d", 10+i), "")
+		if got, want := w.Header().Get("RateLimit-Policy"), `"x";q=4000;w=4000`; got != want {
+			t.Fatalf("gate %d: RateLimit-Policy %q, want %q", i, got, want)
+		}
+		if got, want := w.Header().Get("RateLimit"), `"x";r=3999;t=1`; got != want {
+			t.Fatalf("gate %d: RateLimit %q, want %q", i, got, want)
+		}
+		if got, want := w.Header().Get("X-RateLimit-Limit"), "4000"; got != want {
+			t.Fatalf("gate %d: X-RateLimit-Limit %q, want %q", i, got, want)
+		}
+	}
+}
