@@ -225,7 +225,7 @@ func (f *fields) rateLimit(r, t int64) string {
 }
 
 func formatRateLimit(prefix string, r, t int64) string {
-	var buf [160]byte // the longest prefix (a name of 64 escaped bytes) and two Integers fit
+	var buf [176]byte // the longest: a name of 64 escaped bytes (133 with quotes and ";r="), two 15-digit Integers and ";t="
 	return string(appendRateLimit(buf[:0], prefix, r, t))
 }
 
