@@ -92,6 +92,13 @@ func (c *call) command() *redis.IntSliceCmd {
 	return redis.NewIntSliceCmd(c.ctx, c.args()...)
 }
 
+// evalCommand turns c into an EVAL, for a Redis that answered NOSCRIPT
+// (it lost its script cache), and returns a new command for it.
+func (c *call) evalCommand() *redis.IntSliceCmd {
+	c.argv[0], c.argv[1] = "eval", argScript
+	return c.command()
+}
+
 // do makes c and returns its reply. It reports whether the caller still
 // owns c (false: a flush goroutine does and will recycle it).
 func (ln *lane) do(c *call) (val []int64, err error, owned bool) {
@@ -206,8 +213,7 @@ func (r *Store) send(pipe redis.Pipeliner, batch []*call, cmds []redis.Cmder) []
 	retry := false
 	for i, c := range batch {
 		if err := cmds[i].Err(); err != nil && isNoScript(err) {
-			c.argv[0], c.argv[1] = "eval", argScript
-			cmds[i] = redis.NewIntSliceCmd(c.ctx, c.args()...)
+			cmds[i] = c.evalCommand()
 			_ = pipe.Process(ctx, cmds[i])
 			retry = true
 		}
@@ -250,8 +256,7 @@ func (r *Store) process(c *call) ([]int64, error) {
 	cmd := c.command()
 	err := r.client.Process(c.ctx, cmd)
 	if err != nil && isNoScript(err) {
-		c.argv[0], c.argv[1] = "eval", argScript
-		cmd = redis.NewIntSliceCmd(c.ctx, c.args()...)
+		cmd = c.evalCommand()
 		err = r.client.Process(c.ctx, cmd)
 	}
 	if err != nil {
