@@ -26,11 +26,22 @@ func newNodeBreaker(failures int, cooldown int64) *nodeBreaker {
 	return &nodeBreaker{breaker.Breaker{Threshold: int64(failures), Cooldown: cooldown}}
 }
 
-// record records a call's outcome at now: an answer from the node (a
+// admit reports whether a call may go to the node, and whether it is the
+// half-open probe. The clock is read only while the breaker is open: a
+// closed breaker, the common case, needs no time.
+func (b *nodeBreaker) admit(now func() int64) (ok, probe bool) {
+	if !b.Open() {
+		return true, false
+	}
+	return b.Admit(now())
+}
+
+// record records a call's outcome, reading the clock only for a failure
+// (the time the cooldown starts from): an answer from the node (a
 // reply, or an error reply, which the node sent too) is a success; a
 // caller that cancelled says nothing about the node; anything else (a
 // refused connection, a timeout, a broken one) is a failure.
-func (b *nodeBreaker) record(now int64, err error, probe bool) {
+func (b *nodeBreaker) record(now func() int64, err error, probe bool) {
 	var reply redis.Error
 	switch {
 	case err == nil || errors.As(err, &reply):
@@ -38,6 +49,6 @@ func (b *nodeBreaker) record(now int64, err error, probe bool) {
 	case errors.Is(err, context.Canceled):
 		b.Abandon(probe)
 	default:
-		b.Failure(now, probe)
+		b.Failure(now(), probe)
 	}
 }

@@ -16,10 +16,11 @@ import (
 func TestNodeBreakerRules(t *testing.T) {
 	down := errors.New("dial tcp: connection refused")
 	b := newNodeBreaker(3, 1000)
+	at := func(now int64) func() int64 { return func() int64 { return now } }
 	call := func(now int64, err error) (ok bool) {
-		ok, probe := b.Admit(now)
+		ok, probe := b.admit(at(now))
 		if ok {
-			b.record(now, err, probe)
+			b.record(at(now), err, probe)
 		}
 		return ok
 	}
@@ -42,7 +43,7 @@ func TestNodeBreakerRules(t *testing.T) {
 	if ok, _ := b.Admit(1010); ok {
 		t.Fatal("a second call let through while the probe is in flight")
 	}
-	b.record(1011, down, true) // the probe failed: open again
+	b.record(at(1011), down, true) // the probe failed: open again
 	if call(2010, nil) || b.Opens() != 2 {
 		t.Fatal("a failed probe did not reopen the breaker for a cooldown")
 	}
@@ -50,11 +51,11 @@ func TestNodeBreakerRules(t *testing.T) {
 	if !ok || !probe {
 		t.Fatal("no second probe")
 	}
-	b.record(2011, context.Canceled, true) // the probe's caller left: another may probe
+	b.record(at(2011), context.Canceled, true) // the probe's caller left: another may probe
 	if ok, probe = b.Admit(2012); !ok || !probe {
 		t.Fatal("no probe after a cancelled one")
 	}
-	b.record(2012, nil, true)
+	b.record(at(2012), nil, true)
 	if !call(2013, down) || !call(2013, nil) {
 		t.Fatal("not closed after a successful probe")
 	}

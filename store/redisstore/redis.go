@@ -284,7 +284,7 @@ func (r *Store) eval(ctx context.Context, key string, p limiter.Policy, cost, ex
 	probe := false
 	if ln.brk != nil {
 		var ok bool
-		if ok, probe = ln.brk.Admit(r.now()); !ok {
+		if ok, probe = ln.brk.admit(r.now); !ok {
 			return nil, fmt.Errorf("store: redis node %s: %w (its breaker is open)", ln.addr, store.ErrUnavailable)
 		}
 	}
@@ -306,7 +306,7 @@ func (r *Store) eval(ctx context.Context, key string, p limiter.Policy, cost, ex
 		putCall(c)
 	}
 	if ln.brk != nil {
-		ln.brk.record(r.now(), err, probe)
+		ln.brk.record(r.now, err, probe)
 	}
 	return v, err
 }
