@@ -63,18 +63,24 @@ elseif REFUND then
   return {1, burst, 0, 0, 0, 0, now} -- a refund to a full bucket: nothing to do
 end
 
--- advance: tokens += elapsed.Seconds() * rate, capped at burst, where
--- Seconds() is float64(d / 1e9) + float64(d % 1e9) / 1e9 on the
--- nanoseconds d (>= 0) of a time.Duration: d / 1e9 under a second.
-local d = (now - last) * 1000
-if d < 1e9 then
-  tokens = tokens + d / 1e9 * rate
-else
+-- seconds is time.Duration.Seconds() on d (>= 0) nanoseconds:
+-- float64(d / 1e9) + float64(d % 1e9) / 1e9, which is d / 1e9 under a
+-- second.
+local function seconds(d)
   local sec = floor(d / 1e9)
   local nsec = d - sec * 1e9
   if nsec < 0 then sec = sec - 1; nsec = nsec + 1e9 end
   if nsec >= 1e9 then sec = sec + 1; nsec = nsec - 1e9 end
-  tokens = tokens + (sec + nsec / 1e9) * rate
+  return sec + nsec / 1e9
+end
+
+-- advance: tokens += elapsed.Seconds() * rate, capped at burst (under a
+-- second, inline: no function call on the common path)
+local d = (now - last) * 1000
+if d < 1e9 then
+  tokens = tokens + d / 1e9 * rate
+else
+  tokens = tokens + seconds(d) * rate
 end
 if tokens > burst then tokens = burst end
 
@@ -86,12 +92,7 @@ if REFUND then
     return redis.error_reply('floodgate: refund without the time of its take')
   end
   -- less what the bucket regained since taken (a taken after now counts as now)
-  d = math.max(now - taken, 0) * 1000
-  local sec = floor(d / 1e9)
-  local nsec = d - sec * 1e9
-  if nsec < 0 then sec = sec - 1; nsec = nsec + 1e9 end
-  if nsec >= 1e9 then sec = sec + 1; nsec = nsec - 1e9 end
-  local give = cost - (sec + nsec / 1e9) * rate
+  local give = cost - seconds(math.max(now - taken, 0) * 1000) * rate
   if give <= 0 then -- regained on its own already: nothing to give, nothing to write
     local remaining = 0
     if tokens > 0 then remaining = floor(tokens) end
