@@ -172,14 +172,34 @@ func (b *bucket) read() (tokens float64, last int64) {
 	return tokens, lastOf(w)
 }
 
-// An outcome says whether a bucket decided, and if not, why.
+// An outcome says how a bucket decided, and if it did not, why.
 type outcome uint8
 
 const (
-	decided outcome = iota
-	gone            // retired or pending: start over (see Limiter.revive)
-	stale           // the policy was replaced meanwhile: reload it and start over
+	decidedDeny  outcome = iota
+	decidedAdmit         // ≤ decidedAdmit: decided
+	gone                 // retired or pending: start over (see Limiter.revive)
+	stale                // the policy was replaced meanwhile: reload it and start over
 )
+
+// decided reports whether o is a decision.
+func (o outcome) decided() bool { return o <= decidedAdmit }
+
+// A taking is what bucket.take decided, in the numbers its Decision is made
+// of (policyMath.decision): the level at bucket time at, the tokens left if
+// admitted, and the exact wait for a shortfall. It has four fields so that
+// it travels in registers; a Decision is built once, by the caller that
+// returns it.
+type taking struct {
+	level, left, exact float64
+	at                 int64
+}
+
+// decision is t's Decision under p, admitted or denied.
+func (t taking) decision(p *policyMath, o outcome) (d Decision) {
+	p.fill(&d, t.level, t.left, o == decidedAdmit, t.exact)
+	return d
+}
 
 // policyMath is a Policy's numbers in the form the bucket arithmetic uses.
 // It is immutable but for stale; SetPolicy publishes a new one.
@@ -334,11 +354,11 @@ func ceilDuration(ns float64) time.Duration {
 // under one nanosecond (the truncated wait is zero).
 func (p *policyMath) take(tokens float64, n int, maxWait time.Duration) (left float64, d Decision, wait time.Duration) {
 	left, ok, exact := p.decide(tokens, n, maxWait)
-	d, wait = p.decision(tokens, left, ok, exact)
+	d = p.decision(tokens, left, ok, exact)
 	if !ok {
-		left = tokens
+		return tokens, d, 0
 	}
-	return left, d, wait
+	return left, d, time.Duration(exact) // truncated, as rate.Reservation.Delay
 }
 
 // decide is the part of take that needs the bucket's state, kept apart so
@@ -358,20 +378,26 @@ func (p *policyMath) decide(tokens float64, n int, maxWait time.Duration) (left 
 	return left, true, exact
 }
 
-// decision is the rest of take: the Decision for decide's results, and the
-// wait before an admitted reservation may proceed. It needs no lock.
-func (p *policyMath) decision(tokens, left float64, ok bool, exact float64) (d Decision, wait time.Duration) {
+// decision is the rest of take: the Decision for decide's results. It
+// needs no lock. An admitted reservation may proceed after
+// time.Duration(exact) (truncated, as rate.Reservation.Delay).
+func (p *policyMath) decision(tokens, left float64, ok bool, exact float64) (d Decision) {
+	p.fill(&d, tokens, left, ok, exact)
+	return d
+}
+
+// fill sets the fields of *d, a zero Decision, to decision's.
+func (p *policyMath) fill(d *Decision, tokens, left float64, ok bool, exact float64) {
 	d.Limit = p.n
 	if !ok {
 		d.Remaining = remaining(tokens)
 		d.RetryAfter = ceilDuration(exact)
 		d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - tokens))
-		return d, 0
+		return
 	}
 	d.Allowed = true
 	d.Remaining = remaining(left)
 	d.ResetAfter = ceilDuration(p.durationFromTokens(p.burst - left))
-	return d, time.Duration(exact) // truncated, as rate.Reservation.Delay
 }
 
 func remaining(tokens float64) int {
@@ -382,17 +408,17 @@ func remaining(tokens float64) int {
 }
 
 // take applies one request of cost n at now, reserving up to maxWait ahead
-// (see policyMath.take). It returns the decision, the wait before an
-// admitted request may proceed, the bucket time it was decided at and the
-// level it found; if the outcome is not decided, the bucket is unchanged
-// and the rest is meaningless. A reservation made ahead is recorded in ev
-// (nil for AllowN, which never reserves ahead). Denials are counted in c,
-// admissions in b.
+// (see policyMath.take). It returns what it decided, admitted or denied (the
+// Decision is t.decision, the wait before an admitted request may proceed
+// time.Duration(t.exact)), at bucket time t.at from level t.level; if the
+// outcome is not a decision, the bucket is unchanged and t is meaningless. A
+// reservation made ahead is recorded in ev (nil for AllowN, which never
+// reserves ahead). Denials are counted in c, admissions in b.
 //
 // A request that will be denied is decided on a snapshot, without the lock
 // (see bucket); one that will be admitted, or that found a writer busy,
 // under the lock.
-func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
+func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (t taking, o outcome) {
 	tokens, w, ok := b.snapshot()
 	if !ok {
 		return b.takeLocked(p, now, n, maxWait, c, ev)
@@ -401,35 +427,35 @@ func (b *bucket) take(p *policyMath, now int64, n int, maxWait time.Duration, c 
 }
 
 // takeLocked is take under the lock.
-func (b *bucket) takeLocked(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
+func (b *bucket) takeLocked(p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (taking, outcome) {
 	w := b.lock()
 	return b.takeFrom(b.level(), w, true, p, now, n, maxWait, c, ev)
 }
 
 // takeFrom is take from tokens at clock word w: a consistent snapshot, or
 // if held, read under the lock, which it then releases.
-func (b *bucket) takeFrom(tokens float64, w uint64, held bool, p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (d Decision, wait time.Duration, at int64, level float64, o outcome) {
+func (b *bucket) takeFrom(tokens float64, w uint64, held bool, p *policyMath, now int64, n int, maxWait time.Duration, c *counters, ev *events) (t taking, o outcome) {
 	last := lastOf(w)
-	if o = refusal(p, last); o != decided {
+	if o, refused := refusal(p, last); refused {
 		if held {
 			b.unlock(w)
 		}
-		return d, 0, 0, 0, o
+		return t, o
 	}
 	// A request that read the clock before a concurrent one but reached the
 	// bucket after it is treated as happening at the later time.
 	// rate.Limiter would move last backwards and count the overlap's refill
 	// twice.
-	at = max(now, last)
-	level = p.advance(tokens, last, at)
-	left, admit, exact := p.decide(level, n, maxWait)
+	t.at = max(now, last)
+	t.level = p.advance(tokens, last, t.at)
+	var admit bool
+	t.left, admit, t.exact = p.decide(t.level, n, maxWait)
 	if !admit { // like rate.Limiter, a denial leaves the state as it was
 		if held {
 			b.unlock(w)
 		}
 		c.deny()
-		d, _ = p.decision(level, left, false, exact)
-		return d, 0, at, level, decided
+		return t, decidedDeny
 	}
 	if !held {
 		if !b.clock.CompareAndSwap(w, w|busy) {
@@ -441,55 +467,47 @@ func (b *bucket) takeFrom(tokens float64, w uint64, held bool, p *policyMath, no
 			return b.takeFrom(b.level(), w, true, p, now, n, maxWait, c, ev)
 		}
 	}
-	return b.commit(w, p, at, level, left, exact, c, ev)
+	b.commit(t, c, ev)
+	return t, decidedAdmit
 }
 
-// commit stores an admission decided at bucket time at, leaving left tokens,
-// and releases the lock; the float work of the Decision is done after.
-func (b *bucket) commit(w uint64, p *policyMath, at int64, level, left, exact float64, c *counters, ev *events) (d Decision, wait time.Duration, _ int64, _ float64, o outcome) {
-	b.tokens.Store(math.Float64bits(left))
+// commit stores admission t and releases the lock.
+func (b *bucket) commit(t taking, c *counters, ev *events) {
+	b.tokens.Store(math.Float64bits(t.left))
 	b.allowed++
-	if ev != nil && exact >= 1 { // reserved ahead: rate.Limiter's lastEvent moves
-		ev.set(b, at+int64(exact))
+	if ev != nil && t.exact >= 1 { // reserved ahead: rate.Limiter's lastEvent moves
+		ev.set(b, t.at+int64(t.exact))
 	}
 	if b.allowed >= spillAt {
 		b.spill(c)
 	}
-	b.unlock(wordOf(at))
-	d, wait = p.decision(level, left, true, exact)
-	return d, wait, at, level, decided
+	b.unlock(wordOf(t.at))
 }
 
 // refusal is why a bucket whose clock is last cannot be used under p, if
-// it cannot (a writer holds the lock, or a reader has just taken its
-// snapshot: see bucket).
-func refusal(p *policyMath, last int64) outcome {
+// it cannot (refused).
+func refusal(p *policyMath, last int64) (o outcome, refused bool) {
 	switch {
 	case last < 0:
-		return gone
+		return gone, true
 	case p.stale.Load():
-		return stale
+		return stale, true
 	}
-	return decided
-}
-
-// allow is take for AllowN: no reservation ahead.
-func (b *bucket) allow(p *policyMath, now int64, n int, c *counters) (Decision, outcome) {
-	d, _, _, _, o := b.take(p, now, n, 0, c, nil)
-	return d, o
+	return 0, false
 }
 
 // cancel undoes an admitted reservation of n tokens that did not go ahead
 // (a Wait cancelled, a composite limit denied elsewhere): r is the policy it
 // was made under, due its time-to-act and full as giveBack says; p is the
 // policy now (see policyMath.cancelAt). A retired bucket was full: there is
-// nothing to give back.
-func (b *bucket) cancel(p, r *policyMath, n int, due, full, now int64, ev *events) outcome {
+// nothing to give back. It reports false, changing nothing, if p is stale:
+// the caller waits for SetPolicy and tries again with the new policy.
+func (b *bucket) cancel(p, r *policyMath, n int, due, full, now int64, ev *events) bool {
 	w := b.lock()
 	last := lastOf(w)
-	if o := refusal(p, last); o != decided {
+	if o, refused := refusal(p, last); refused {
 		b.unlock(w)
-		return o
+		return o != stale
 	}
 	lastEvent, ahead := ev.get(b)
 	s := p.cancelAt(undone{b.level(), last, lastEvent, ahead}, r, n, due, full, now)
@@ -501,7 +519,7 @@ func (b *bucket) cancel(p, r *policyMath, n int, due, full, now int64, ev *event
 		ev.forget(b)
 	}
 	b.unlock(wordOf(s.last))
-	return decided
+	return true
 }
 
 // adopt moves b from policy old to p at since (see policyMath.adopt); a

@@ -195,7 +195,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // With WithStore, AllowN may wait for the Store (at most the store
 // timeout). When the Store cannot decide, the failure mode does, and the
 // Decision says so (Fallback); there is no error then.
-func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
+func (l *Limiter) AllowN(ctx context.Context, key string, n int) (d Decision, err error) {
 	m := l.pm.Load()
 	// The fast path: a tracked key, on a plain local limiter. One branch
 	// covers every case it does not handle (slow: rate.Inf, a Store, an
@@ -203,7 +203,10 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	if n >= 1 && n <= m.n && ctx != nil && !l.slow.Load() {
 		if b, ok := l.table.lookup(key); ok {
 			now := l.now() // read after the lookup: the decision is as late as it can be
-			if d, o := b.allow(m, now, n, &l.stats); o == decided {
+			if t, o := b.take(m, now, n, 0, &l.stats, nil); o.decided() {
+				// Filled in place: a Decision has too many fields to travel in
+				// registers, and each copy of one through memory stalls.
+				m.fill(&d, t.level, t.left, o == decidedAdmit, t.exact)
 				return d, nil
 			}
 		}
@@ -275,10 +278,10 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 			if !l.table.reserve() && !l.makeRoom(m) {
 				l.sweeper.Kick()
 				d, wait, at, o := l.fromCells(m, key, n, maxWait)
-				switch o {
-				case decided:
+				switch {
+				case o.decided():
 					return d, wait, grant{over: true, m: m, at: at + int64(wait)}, true
-				case stale:
+				case o == stale:
 					return d, 0, grant{}, false
 				}
 				continue
@@ -291,15 +294,18 @@ func (l *Limiter) take(m *policyMath, key string, n int, maxWait time.Duration) 
 		// Take from the bucket in the table (found, ours, or one stored
 		// meanwhile); if it was retired meanwhile, start over.
 		now := l.now() // read after the lookup: the decision is as late as it can be
-		d, wait, at, level, o := b.take(m, now, n, maxWait, &l.stats, ev)
-		switch o {
-		case decided:
-			return d, wait, grant{b: b, m: m, at: at + int64(wait), full: m.fullAt(level, at)}, true
-		case stale:
-			return d, 0, grant{}, false
+		t, o := b.take(m, now, n, maxWait, &l.stats, ev)
+		switch {
+		case o == decidedAdmit:
+			wait := time.Duration(t.exact) // truncated, as rate.Reservation.Delay
+			return t.decision(m, o), wait, grant{b: b, m: m, at: t.at + int64(wait), full: m.fullAt(t.level, t.at)}, true
+		case o == decidedDeny:
+			return t.decision(m, o), 0, grant{}, true
+		case o == stale:
+			return Decision{}, 0, grant{}, false
 		}
 		if m.stale.Load() { // a pending bucket stays pending until SetPolicy is done
-			return d, 0, grant{}, false
+			return Decision{}, 0, grant{}, false
 		}
 		l.revive(m, key, b)
 	}
@@ -314,7 +320,7 @@ func (l *Limiter) refund(ctx context.Context, key string, g grant, n int) {
 	case g.lease != nil || g.store || g.local:
 		l.refundRemote(ctx, l.pm.Load(), key, g, n)
 	case g.b != nil:
-		for g.b.cancel(l.pm.Load(), g.m, n, g.at, g.full, l.now(), &l.events) == stale {
+		for !g.b.cancel(l.pm.Load(), g.m, n, g.at, g.full, l.now(), &l.events) {
 			l.awaitPolicy()
 		}
 	}

@@ -69,8 +69,8 @@ func TestAdmissionAfterSameInstantWriter(t *testing.T) {
 		if d, _ := b.allow(m, now, 1, &l.stats); !d.Allowed || b.clock.Load() != w {
 			t.Fatalf("the same-instant admission = %+v, or it moved the clock word", d)
 		}
-		if d, _, _, _, o := b.takeFrom(tokens, w, false, m, now, 1, 0, &l.stats, nil); o != decided || d.Allowed {
-			t.Fatalf("admission from the outdated snapshot = %+v, outcome %v; want a denial: the bucket is empty", d, o)
+		if tk, o := b.takeFrom(tokens, w, false, m, now, 1, 0, &l.stats, nil); o != decidedDeny {
+			t.Fatalf("admission from the outdated snapshot = %+v, outcome %v; want a denial: the bucket is empty", tk.decision(m, o), o)
 		}
 		if tokens := b.level(); tokens != 0 {
 			t.Fatalf("the bucket holds %v tokens, want 0", tokens)

@@ -77,7 +77,10 @@ func (l *Limiter) fromCells(m *policyMath, key string, n int, maxWait time.Durat
 		raise(a, x, m.cellTAT(left, now))
 	}
 	l.stats.count(h, d.Allowed, true)
-	return d, wait, now, decided
+	if !d.Allowed {
+		return d, 0, now, decidedDeny
+	}
+	return d, wait, now, decidedAdmit
 }
 
 // settle gives pending bucket b of key its starting level: the level of

@@ -28,7 +28,7 @@ func TestSweepRetiresBucketARequestHolds(t *testing.T) {
 		if got := sweeper.Pass(&l.table, l.retire); got != 1 {
 			t.Fatalf("Pass removed %d, want 1", got)
 		}
-		if _, o := b.allow(l.pm.Load(), l.now(), 1, &l.stats); o == decided {
+		if _, o := b.allow(l.pm.Load(), l.now(), 1, &l.stats); o.decided() {
 			t.Fatal("a retired bucket admitted a request")
 		}
 		d, err := l.Allow(ctx, "k")
