@@ -135,23 +135,25 @@ func (a *adapter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.c.Skipper(c) || a.g.Skip(r) {
 			return next(c)
 		}
-		d, block, err := a.decide(c, r)
-		if err != nil { // no decision was made
+		d, pass, err := a.decide(c, r)
+		switch {
+		case err != nil: // no decision was made
 			return a.handleError(c, err)
+		case !pass:
+			return a.denied(c, d)
 		}
-		if block {
-			return a.deny(c, d)
-		}
-		if !d.Allowed && a.c.OnDryRun != nil { // dry run: Apply let a denial through
+		if !d.Allowed && a.c.OnDryRun != nil { // dry run: a denial let through
 			a.c.OnDryRun(c, d)
 		}
 		return next(c)
 	}
 }
 
-func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, bool, error) {
+// decide decides r, and with the Gate's denied response (no
+// DeniedHandler), answers it if it is blocked (nethttpmw.Gate.Guard).
+// pass reports whether the request goes on.
+func (a *adapter) decide(c echo.Context, r *http.Request) (d limiter.Decision, pass bool, err error) {
 	var key string
-	var err error
 	if a.c.KeyFunc != nil {
 		key, err = a.c.KeyFunc(c)
 		if err != nil {
@@ -169,14 +171,19 @@ func (a *adapter) decide(c echo.Context, r *http.Request) (limiter.Decision, boo
 	} else {
 		cost = a.g.Cost(r)
 	}
-	return a.g.Check(r, c.Response().Header(), key, cost)
+	if a.c.DeniedHandler == nil {
+		return a.g.Guard(c.Response(), r, key, cost)
+	}
+	d, block, err := a.g.Check(r, c.Response().Header(), key, cost)
+	return d, !block, err
 }
 
-func (a *adapter) deny(c echo.Context, d limiter.Decision) error {
+// denied is the middleware's return value for a blocked request: the
+// DeniedHandler's, or nil when decide has written the Gate's response.
+func (a *adapter) denied(c echo.Context, d limiter.Decision) error {
 	if a.c.DeniedHandler != nil {
 		return a.c.DeniedHandler(c, d)
 	}
-	a.g.Deny(c.Response(), c.Request(), d)
 	return nil
 }
 

@@ -17,13 +17,14 @@ import (
 //
 // One request through a Gate is:
 //
-//	key, err := g.Key(r)                          // error: see ErrorStatus
-//	d, block, err := g.Check(r, h, key, g.Cost(r)) // error: see ErrorStatus
-//	if block { g.Deny(w, r, d) }                   // 429
+//	key, err := g.Key(r)                           // error: g.Fail(w, r, err)
+//	_, pass, err := g.Guard(w, r, key, g.Cost(r))  // a blocked request is answered (429)
+//	if err != nil { g.Fail(w, r, err) } else if pass { next.ServeHTTP(w, r) }
 //
-// Check charges the Gate's limiter, or the limits WithLimits chooses. A
-// gateway that decides by itself (limiter.AllowN) sets the fields with
-// Apply instead.
+// Guard is Check, which decides and sets the fields on a header, then Deny
+// for a blocked request. Check charges the Gate's limiter, or the limits
+// WithLimits chooses. A gateway that decides by itself (limiter.AllowN)
+// sets the fields with Apply instead.
 type Gate struct {
 	l     *limiter.Limiter
 	cfg   config

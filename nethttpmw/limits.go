@@ -15,8 +15,8 @@ import (
 // the limits WithLimits chooses for r, and sets h's fields for the outcome
 // as Apply does. block reports whether the request must be rejected (a
 // denial, unless in dry-run mode). An error means that no decision was
-// made; h is then untouched. The middleware is Key, then Check; an adapter
-// (echomw) calls them with its framework's key and cost.
+// made; h is then untouched. Guard is Check, then Deny for a blocked
+// request.
 func (g *Gate) Check(r *http.Request, h http.Header, key string, cost int) (d limiter.Decision, block bool, err error) {
 	return g.check(r, h, key, cost, "")
 }

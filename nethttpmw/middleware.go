@@ -36,22 +36,42 @@ func (g *Gate) Handler(next http.Handler) http.Handler {
 			g.Fail(w, r, err)
 			return
 		}
-		ct := "" // the default denial sets Content-Type in the fields' allocation
-		if g.cfg.denied == nil {
-			ct = g.deniedType
-		}
-		d, block, err := g.check(r, w.Header(), key, g.Cost(r), ct)
-		switch {
+		switch _, pass, err := g.Guard(w, r, key, g.Cost(r)); {
 		case err != nil: // no decision was made
 			g.Fail(w, r, err)
-		case !block:
+		case pass:
 			next.ServeHTTP(w, r)
-		case g.cfg.denied == nil:
-			g.writeDeniedBody(w)
-		default:
-			g.Deny(w, r, d)
 		}
 	})
+}
+
+// Guard decides r for the client key at cost as Check does, setting the
+// fields on w's header, and answers a blocked request as Deny does. pass
+// reports whether the request may go on to the next handler; if it is
+// false and err is nil, the denial has been written. An error means that
+// no decision was made and nothing was written (answer with Fail). d is
+// the decision, for a hook of the caller's (pass with d denied is a
+// dry-run denial).
+//
+// The middleware is Key, then Guard; an adapter (echomw) calls them with
+// its framework's key and cost. Guard is Check then Deny, except that the
+// default 429's Content-Type is set with the other fields, in their
+// allocation.
+func (g *Gate) Guard(w http.ResponseWriter, r *http.Request, key string, cost int) (d limiter.Decision, pass bool, err error) {
+	ct := ""
+	if g.cfg.denied == nil {
+		ct = g.deniedType
+	}
+	d, block, err := g.check(r, w.Header(), key, cost, ct)
+	switch {
+	case err != nil || !block:
+		return d, err == nil, err
+	case g.cfg.denied == nil:
+		g.writeDeniedBody(w)
+	default:
+		g.cfg.denied(w, r, d)
+	}
+	return d, false, nil
 }
 
 // Deny responds to a denied request as the Gate is configured to: with

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -374,3 +375,60 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// TestGuard drives Gate.Guard as an adapter does: it answers a blocked
+// request itself (with the default 429, or WithDeniedHandler's), lets an
+// admitted or dry-run request pass with its fields set, and on an error
+// writes nothing and leaves the headers untouched.
+func TestGuard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		guard := func(g *Gate, cost int) (*httptest.ResponseRecorder, limiter.Decision, bool, error) {
+			w := httptest.NewRecorder()
+			d, pass, err := g.Guard(w, get("192.0.2.1:1"), "k", cost)
+			return w, d, pass, err
+		}
+		g, err := NewGate(newLimiter(t, limiter.Policy{Rate: 1, Burst: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, d, pass, err := guard(g, 1); err != nil || !pass || !d.Allowed || w.Header().Get("RateLimit") == "" || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
+			t.Fatalf("admitted: %+v pass %v err %v, headers %v, body %q; want pass, fields set, nothing written", d, pass, err, w.Header(), w.Body)
+		}
+		w, d, pass, err := guard(g, 1)
+		if err != nil || pass || d.Allowed || d.RetryAfter != time.Second {
+			t.Fatalf("blocked: %+v pass %v err %v; want a denial that does not pass", d, pass, err)
+		}
+		if w.Code != http.StatusTooManyRequests || w.Body.String() != "rate limit exceeded\n" || w.Header().Get("Content-Type") != "text/plain; charset=utf-8" ||
+			w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Retry-After") != "1" || w.Header().Get("RateLimit") == "" {
+			t.Fatalf("blocked: wrote %d %q with headers %v; want the default 429", w.Code, w.Body, w.Header())
+		}
+		if w, _, pass, err := guard(g, 2); err == nil || !errors.Is(err, limiter.ErrInvalidCost) || pass || len(w.Header()) != 0 || w.Body.Len() != 0 {
+			t.Fatalf("cost above Burst: pass %v err %v, headers %v, body %q; want ErrInvalidCost, nothing written", pass, err, w.Header(), w.Body)
+		}
+
+		var called int
+		g, err = NewGate(newLimiter(t, limiter.Policy{Rate: 1, Burst: 1}), WithDeniedHandler(func(w http.ResponseWriter, _ *http.Request, d limiter.Decision) {
+			called++
+			if w.Header().Get("Content-Type") != "" || w.Header().Get("Retry-After") != "1" {
+				t.Errorf("denied handler saw headers %v; want Retry-After and no Content-Type of the default's", w.Header())
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard(g, 1)
+		if w, _, pass, err := guard(g, 1); err != nil || pass || called != 1 || w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("with a denied handler: %d, pass %v, err %v, handler called %d times", w.Code, pass, err, called)
+		}
+
+		g, err = NewGate(newLimiter(t, limiter.Policy{Rate: 1, Burst: 1}), WithDryRun(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard(g, 1)
+		if w, d, pass, err := guard(g, 1); err != nil || !pass || d.Allowed || w.Body.Len() != 0 || w.Header().Get("Retry-After") != "" {
+			t.Fatalf("dry run: %+v pass %v err %v, headers %v; want a denial that passes, without Retry-After", d, pass, err, w.Header())
+		}
+	})
+}
