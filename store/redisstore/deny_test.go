@@ -150,6 +150,44 @@ func TestDenialKeepsBucketUnderNewPolicy(t *testing.T) {
 	}
 }
 
+// TestRefundOfNothingKeepsBucketUnderNewPolicy: a refund that gives
+// nothing back (the bucket regained the cost on its own since the take)
+// writes nothing, as a denial does, and like a denial it extends the key's
+// TTL when a policy changed since the last write (SetPolicy) refills the
+// bucket later: a key that expired at the old policy's refill time would
+// come back full under the new one, sooner than the adoption rule says.
+func TestRefundOfNothingKeepsBucketUnderNewPolicy(t *testing.T) {
+	m := miniredis.RunT(t)
+	srv := redistest.Start(t)
+	for name, c := range map[string]*redis.Client{"miniredis": newClient(t, m.Addr()), "redis-server": newClient(t, srv.Addr())} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := freshStore(t, c)
+			m.SetTime(time.Now())
+			res, err := s.Take(ctx, "k", store.Request{Rate: 1, Burst: 1, Cost: 1})
+			if err != nil || !res.Allowed {
+				t.Fatalf("take 1 of 1 at 1/s: %+v, %v", res, err)
+			}
+			if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl > time.Second {
+				t.Fatalf("TTL %v after taking 1 of 1 at 1/s, want 1s at most", ttl)
+			}
+			state := c.Get(ctx, s.Key("k")).Val()
+			// Under the new policy (refills in 500 s) the bucket regains the
+			// refund's cost of 3 in 300 s: a take 400 s back gives nothing.
+			slow := store.Request{Rate: 0.01, Burst: 5, Cost: 3}
+			if err := s.Refund(ctx, "k", slow, res.At-400_000_000); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Get(ctx, s.Key("k")).Val(); got != state {
+				t.Fatalf("the refund of nothing changed the bucket from %x to %x", state, got)
+			}
+			if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl < 499*time.Second || ttl > 500*time.Second+time.Millisecond {
+				t.Fatalf("after the refund of nothing the key expires in %v, want its refill time under the new policy, 500s", ttl)
+			}
+		})
+	}
+}
+
 // callsOf is how many times a redis-server has run cmd, scripts'
 // calls included (INFO commandstats).
 func callsOf(t *testing.T, c *redis.Client, cmd string) int {

@@ -8,8 +8,9 @@
 --          below, instead of taking it; n > 0 a take that also takes up to
 --          n extra tokens (prefetch). A refund has a fifth argument, at:
 --          the reply's at for the take that took the cost. A denied take,
---          as in rate.Limiter, changes no state: it writes nothing but, if
---          a policy changed since the last write, a longer TTL (below).
+--          as in rate.Limiter, changes no state, nor does a refund that
+--          gives nothing back: they write nothing but, if a policy changed
+--          since the last write, a longer TTL (below).
 -- state    16 bytes, big-endian: 2 bytes (e + 1100) * 2 + sign, 7 bytes
 --          |m| * 2^53, with tokens = m * 2^e as math.frexp splits them
 --          (exact, no decimal formatting or parsing), then 7 bytes of last,
@@ -86,6 +87,7 @@ if tokens > burst then tokens = burst end
 
 local left = tokens - cost
 local allowed, granted, hold, retry, at = 0, 0, 0, 0, now
+local unchanged = false -- a denial, or a refund of nothing: no state is written
 if REFUND then
   local taken = tonumber(ARGV[5])
   if not taken then
@@ -94,15 +96,14 @@ if REFUND then
   -- less what the bucket regained since taken (a taken after now counts as now)
   local give = cost - seconds(math.max(now - taken, 0) * 1000) * rate
   if give <= 0 then -- regained on its own already: nothing to give, nothing to write
-    local remaining = 0
-    if tokens > 0 then remaining = floor(tokens) end
-    return {1, remaining, 0, math.min(ceil((burst - tokens) / rate * 1e9), MAXNS), 0, 0, now}
+    allowed, left, unchanged = 1, tokens, true
+  else
+    allowed, left = 1, math.min(tokens + give, burst)
   end
-  allowed, left = 1, math.min(tokens + give, burst)
 elseif left < 0 and -left / rate * 1e9 >= 1 then
   retry = ceil(-left / rate * 1e9) -- denied: nothing changes, as in rate.Limiter
   if retry > MAXNS then retry = MAXNS end
-  left = tokens
+  left, unchanged = tokens, true
 else
   allowed = 1
   if extra > 0 and left >= 1 then
@@ -131,14 +132,15 @@ end
 local ttl = ceil(reset / 1e6)
 if ttl < 1 then ttl = 1 elseif ttl > 9e12 then ttl = 9e12 end
 
-if allowed == 0 then
-  -- a denial changes no state, as in rate.Limiter: the stored level is not
-  -- advanced (rewriting it would round it: a level of 3 read back as
-  -- 2.99...), and the value is not written. Under the policy the bucket was
-  -- last written with, the key already lives until the bucket is full; a
-  -- policy changed since (SetPolicy) may put that later, and the bucket
-  -- must not expire, full, before it: then, and only then, the TTL is
-  -- extended (at most a millisecond of rounding otherwise, once).
+if unchanged then
+  -- a denial changes no state, as in rate.Limiter, nor does a refund that
+  -- gives nothing back: the stored level is not advanced (rewriting it
+  -- would round it: a level of 3 read back as 2.99...), and the value is
+  -- not written. Under the policy the bucket was last written with, the
+  -- key already lives until the bucket is full; a policy changed since
+  -- (SetPolicy) may put that later, and the bucket must not expire, full,
+  -- before it: then, and only then, the TTL is extended (at most a
+  -- millisecond of rounding otherwise, once).
   if state and redis.call('PTTL', KEYS[1]) < ttl then
     redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
   end
