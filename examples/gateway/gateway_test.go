@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
@@ -27,6 +28,11 @@ const testConfig = `{
   },
   "keys": {"pro-key": "pro"}
 }`
+
+// testStoreTimeout is the tests' wait for miniredis: long enough that a
+// loaded machine (CI, -race) never turns a decision Redis would make into
+// the failure mode's, which would change the statuses the tests expect.
+const testStoreTimeout = 10 * time.Second
 
 func writeConfig(t *testing.T, body string) string {
 	path := filepath.Join(t.TempDir(), "plans.json")
@@ -94,7 +100,7 @@ func TestGatewayCompositeLimits(t *testing.T) {
 		{"local", func(*testing.T) ([]limiter.Option, []limiter.Option) { return nil, nil }},
 		{"redis", func(t *testing.T) ([]limiter.Option, []limiter.Option) {
 			m := miniredis.RunT(t)
-			ip, plan, closeStore, err := storeOptions(m.Addr(), false)
+			ip, plan, closeStore, err := storeOptions(m.Addr(), false, testStoreTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}

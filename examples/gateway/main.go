@@ -9,9 +9,10 @@
 //   - with -redis, limits hold across every instance sharing that Redis;
 //   - every request is limited, one with an unknown API key included (it
 //     is charged to its IP's limit, then refused with 401);
-//   - during a Redis outage, the limiters' failure mode decides (-fail-closed
-//     to deny; by default each instance enforces the limits on its own), and
-//     the gateway applies its decisions like any other: 200 or 429, not 503;
+//   - during a Redis outage, or when Redis takes longer than -redis-timeout
+//     to answer, the limiters' failure mode decides (-fail-closed to deny; by
+//     default each instance enforces the limits on its own), and the gateway
+//     applies its decisions like any other: 200 or 429, not 503;
 //   - the operator endpoint /debug/vars (the limiters' counters, expvar's
 //     format) is served on its own listener, -operator-addr, loopback by
 //     default; the public port never serves /debug/.
@@ -45,6 +46,7 @@ import (
 type flags struct {
 	addr, operatorAddr, upstream, plansFile, redisAddr, trust string
 	failClosed                                                bool
+	redisTimeout                                              time.Duration
 }
 
 func main() {
@@ -55,6 +57,7 @@ func main() {
 	flag.StringVar(&f.plansFile, "plans", "", "plans file, reloaded on SIGHUP (default: built-in plans)")
 	flag.StringVar(&f.redisAddr, "redis", "", "Redis host:port: share the limits with every instance using it")
 	flag.BoolVar(&f.failClosed, "fail-closed", false, "while Redis cannot decide, deny every request (default: each instance enforces the limits on its own)")
+	flag.DurationVar(&f.redisTimeout, "redis-timeout", 100*time.Millisecond, "how long a decision waits for Redis before the failure mode decides it")
 	flag.StringVar(&f.trust, "trust", "", "comma-separated CIDRs of trusted proxies in front of the gateway")
 	flag.Parse()
 	if err := run(f); err != nil {
@@ -87,7 +90,7 @@ func run(f flags) error {
 	if err != nil {
 		return err
 	}
-	ipOpts, planOpts, closeStore, err := storeOptions(f.redisAddr, f.failClosed)
+	ipOpts, planOpts, closeStore, err := storeOptions(f.redisAddr, f.failClosed, f.redisTimeout)
 	if err != nil {
 		return err
 	}

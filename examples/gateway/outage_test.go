@@ -21,13 +21,13 @@ func TestGatewayRedisOutage(t *testing.T) {
 		start func(t *testing.T) (gw *gateway, srv *httptest.Server, outage func())
 	}{
 		{"store down", func(t *testing.T) (*gateway, *httptest.Server, func()) {
-			ipOpts, planOpts := remoteOptions(storetesting.Down{}, storetesting.Down{}, false)
+			ipOpts, planOpts := remoteOptions(storetesting.Down{}, storetesting.Down{}, false, 0)
 			gw, srv := startGateway(t, testConfig, ipOpts, planOpts)
 			return gw, srv, func() {}
 		}},
 		{"redis closed mid-test", func(t *testing.T) (*gateway, *httptest.Server, func()) {
 			m := miniredis.RunT(t)
-			ipOpts, planOpts, closeStore, err := storeOptions(m.Addr(), false)
+			ipOpts, planOpts, closeStore, err := storeOptions(m.Addr(), false, testStoreTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestGatewayRedisOutage(t *testing.T) {
 // denies every request the Store cannot decide, with 429 and Retry-After
 // (the breaker's cooldown), not 503.
 func TestGatewayRedisOutageFailClosed(t *testing.T) {
-	ipOpts, planOpts := remoteOptions(storetesting.Down{}, storetesting.Down{}, true)
+	ipOpts, planOpts := remoteOptions(storetesting.Down{}, storetesting.Down{}, true, 0)
 	gw, srv := startGateway(t, testConfig, ipOpts, planOpts)
 	for _, key := range []string{"", "pro-key", "pro-key"} {
 		resp := get(t, srv, key)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -12,9 +13,10 @@ import (
 
 // storeOptions returns the limiter options that put the per-IP limit and
 // the plans on the Redis at addr, each under its own key prefix, so that
-// every gateway instance using that Redis shares the limits. With no addr,
-// the limits are per instance.
-func storeOptions(addr string, failClosed bool) (ipOpts, planOpts []limiter.Option, closeStore func(), err error) {
+// every gateway instance using that Redis shares the limits; a decision
+// waits at most timeout for Redis (0: the limiter's default, 100 ms). With
+// no addr, the limits are per instance.
+func storeOptions(addr string, failClosed bool, timeout time.Duration) (ipOpts, planOpts []limiter.Option, closeStore func(), err error) {
 	if addr == "" {
 		return nil, nil, func() {}, nil
 	}
@@ -32,7 +34,7 @@ func storeOptions(addr string, failClosed bool) (ipOpts, planOpts []limiter.Opti
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, client.Close())
 	}
-	ipOpts, planOpts = remoteOptions(ipStore, planStore, failClosed)
+	ipOpts, planOpts = remoteOptions(ipStore, planStore, failClosed, timeout)
 	return ipOpts, planOpts, func() { client.Close() }, nil
 }
 
@@ -41,8 +43,9 @@ func storeOptions(addr string, failClosed bool) (ipOpts, planOpts []limiter.Opti
 // gateway applies that decision like any other (see gateway.ServeHTTP):
 // failing open (the default), each instance enforces the limits on its own
 // buckets; failing closed, every request is denied (429) until the Store
-// answers again.
-func remoteOptions(ipStore, planStore store.Store, failClosed bool) (ipOpts, planOpts []limiter.Option) {
-	return []limiter.Option{limiter.WithStore(store.Config{Store: ipStore, FailClosed: failClosed})},
-		[]limiter.Option{limiter.WithStore(store.Config{Store: planStore, FailClosed: failClosed})}
+// answers again. The same applies to a Store that takes longer than
+// timeout to answer.
+func remoteOptions(ipStore, planStore store.Store, failClosed bool, timeout time.Duration) (ipOpts, planOpts []limiter.Option) {
+	return []limiter.Option{limiter.WithStore(store.Config{Store: ipStore, FailClosed: failClosed, Timeout: timeout})},
+		[]limiter.Option{limiter.WithStore(store.Config{Store: planStore, FailClosed: failClosed, Timeout: timeout})}
 }
