@@ -10,9 +10,9 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redisstore"
 )
 
 // A denial changes no state, as in rate.Limiter: the script does not write
@@ -65,44 +65,39 @@ func TestDenialLeavesLevelExact(t *testing.T) {
 // Redis reads only. Its expiry stays when the bucket will be full (within
 // the millisecond the TTL is rounded up to).
 func TestDenialWritesNothing(t *testing.T) {
-	m := miniredis.RunT(t)
-	srv := redistest.Start(t)
-	for name, c := range map[string]*redis.Client{"miniredis": newClient(t, m.Addr()), "redis-server": newClient(t, srv.Addr())} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			s := freshStore(t, c)
-			req := store.Request{Rate: 1, Burst: 3, Cost: 3}
-			if res, err := s.Take(ctx, "k", req); err != nil || !res.Allowed {
-				t.Fatalf("take 3 of 3: %+v, %v", res, err)
+	onBothServers(t, func(t *testing.T, name string, m *miniredis.Miniredis, c *redis.Client, s *redisstore.Store) {
+		ctx := context.Background()
+		req := store.Request{Rate: 1, Burst: 3, Cost: 3}
+		if res, err := s.Take(ctx, "k", req); err != nil || !res.Allowed {
+			t.Fatalf("take 3 of 3: %+v, %v", res, err)
+		}
+		state, ttl := c.Get(ctx, s.Key("k")).Val(), c.PTTL(ctx, s.Key("k")).Val()
+		real := name == "redis-server"
+		var sets int
+		if real {
+			sets = callsOf(t, c, "set")
+		}
+		for i := range 200 {
+			if i%50 == 49 && !real {
+				m.SetTime(time.Now().Add(time.Duration(i) * time.Millisecond)) // Redis TIME moves on
 			}
-			state, ttl := c.Get(ctx, s.Key("k")).Val(), c.PTTL(ctx, s.Key("k")).Val()
-			real := name == "redis-server"
-			var sets int
-			if real {
-				sets = callsOf(t, c, "set")
+			res, err := s.Take(ctx, "k", req)
+			if err != nil || res.Allowed {
+				t.Fatalf("denial %d: %+v, %v; want denied", i, res, err)
 			}
-			for i := range 200 {
-				if i%50 == 49 && !real {
-					m.SetTime(time.Now().Add(time.Duration(i) * time.Millisecond)) // Redis TIME moves on
-				}
-				res, err := s.Take(ctx, "k", req)
-				if err != nil || res.Allowed {
-					t.Fatalf("denial %d: %+v, %v; want denied", i, res, err)
-				}
-				if got := c.Get(ctx, s.Key("k")).Val(); got != state {
-					t.Fatalf("denial %d: the bucket changed from %x to %x", i, state, got)
-				}
+			if got := c.Get(ctx, s.Key("k")).Val(); got != state {
+				t.Fatalf("denial %d: the bucket changed from %x to %x", i, state, got)
 			}
-			if got := c.PTTL(ctx, s.Key("k")).Val(); got > ttl+time.Millisecond || got < ttl-time.Second {
-				t.Fatalf("after the denials the key expires in %v; after the take, %v", got, ttl)
+		}
+		if got := c.PTTL(ctx, s.Key("k")).Val(); got > ttl+time.Millisecond || got < ttl-time.Second {
+			t.Fatalf("after the denials the key expires in %v; after the take, %v", got, ttl)
+		}
+		if real {
+			if got := callsOf(t, c, "set"); got != sets {
+				t.Fatalf("%d SETs during 200 denials, want none", got-sets)
 			}
-			if real {
-				if got := callsOf(t, c, "set"); got != sets {
-					t.Fatalf("%d SETs during 200 denials, want none", got-sets)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // A Store's bucket adopts a new policy at its next decision, as if in
@@ -112,42 +107,37 @@ func TestDenialWritesNothing(t *testing.T) {
 // without that, the key would expire, full, while the new policy still has
 // it nearly empty.
 func TestDenialKeepsBucketUnderNewPolicy(t *testing.T) {
-	m := miniredis.RunT(t)
-	srv := redistest.Start(t)
-	for name, c := range map[string]*redis.Client{"miniredis": newClient(t, m.Addr()), "redis-server": newClient(t, srv.Addr())} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			s := freshStore(t, c)
-			now := time.Now()
-			m.SetTime(now)
-			if res, err := s.Take(ctx, "k", store.Request{Rate: 1, Burst: 1, Cost: 1}); err != nil || !res.Allowed {
-				t.Fatalf("take 1 of 1 at 1/s: %+v, %v", res, err)
-			}
-			if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl > time.Second {
-				t.Fatalf("TTL %v after taking 1 of 1 at 1/s, want 1s at most", ttl)
-			}
-			state := c.Get(ctx, s.Key("k")).Val()
-			slow := store.Request{Rate: 0.01, Burst: 5, Cost: 3} // SetPolicy: refills in 500 s
-			res, err := s.Take(ctx, "k", slow)
-			if err != nil || res.Allowed {
-				t.Fatalf("take 3 of 5 at 0.01/s, nearly empty: %+v, %v; want denied", res, err)
-			}
-			if got := c.Get(ctx, s.Key("k")).Val(); got != state {
-				t.Fatalf("the denial changed the bucket from %x to %x", state, got)
-			}
-			if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl < res.ResetAfter-time.Second || ttl > res.ResetAfter+time.Millisecond {
-				t.Fatalf("after the denial the key expires in %v, want its refill time under the new policy, %v", ttl, res.ResetAfter)
-			}
-			if name != "miniredis" {
-				return
-			}
-			m.SetTime(now.Add(1500 * time.Millisecond)) // the old policy's refill time has passed
-			m.FastForward(1500 * time.Millisecond)
-			if res, err := s.Take(ctx, "k", store.Request{Rate: 0.01, Burst: 5, Cost: 1}); err != nil || res.Allowed || res.Remaining != 0 {
-				t.Fatalf("1.5s later at 0.01/s: %+v, %v; want denied, Remaining 0 (0.015 tokens)", res, err)
-			}
-		})
-	}
+	onBothServers(t, func(t *testing.T, name string, m *miniredis.Miniredis, c *redis.Client, s *redisstore.Store) {
+		ctx := context.Background()
+		now := time.Now()
+		m.SetTime(now)
+		if res, err := s.Take(ctx, "k", store.Request{Rate: 1, Burst: 1, Cost: 1}); err != nil || !res.Allowed {
+			t.Fatalf("take 1 of 1 at 1/s: %+v, %v", res, err)
+		}
+		if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl > time.Second {
+			t.Fatalf("TTL %v after taking 1 of 1 at 1/s, want 1s at most", ttl)
+		}
+		state := c.Get(ctx, s.Key("k")).Val()
+		slow := store.Request{Rate: 0.01, Burst: 5, Cost: 3} // SetPolicy: refills in 500 s
+		res, err := s.Take(ctx, "k", slow)
+		if err != nil || res.Allowed {
+			t.Fatalf("take 3 of 5 at 0.01/s, nearly empty: %+v, %v; want denied", res, err)
+		}
+		if got := c.Get(ctx, s.Key("k")).Val(); got != state {
+			t.Fatalf("the denial changed the bucket from %x to %x", state, got)
+		}
+		if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl < res.ResetAfter-time.Second || ttl > res.ResetAfter+time.Millisecond {
+			t.Fatalf("after the denial the key expires in %v, want its refill time under the new policy, %v", ttl, res.ResetAfter)
+		}
+		if name != "miniredis" {
+			return
+		}
+		m.SetTime(now.Add(1500 * time.Millisecond)) // the old policy's refill time has passed
+		m.FastForward(1500 * time.Millisecond)
+		if res, err := s.Take(ctx, "k", store.Request{Rate: 0.01, Burst: 5, Cost: 1}); err != nil || res.Allowed || res.Remaining != 0 {
+			t.Fatalf("1.5s later at 0.01/s: %+v, %v; want denied, Remaining 0 (0.015 tokens)", res, err)
+		}
+	})
 }
 
 // TestRefundOfNothingKeepsBucketUnderNewPolicy: a refund that gives
@@ -157,35 +147,30 @@ func TestDenialKeepsBucketUnderNewPolicy(t *testing.T) {
 // bucket later: a key that expired at the old policy's refill time would
 // come back full under the new one, sooner than the adoption rule says.
 func TestRefundOfNothingKeepsBucketUnderNewPolicy(t *testing.T) {
-	m := miniredis.RunT(t)
-	srv := redistest.Start(t)
-	for name, c := range map[string]*redis.Client{"miniredis": newClient(t, m.Addr()), "redis-server": newClient(t, srv.Addr())} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			s := freshStore(t, c)
-			m.SetTime(time.Now())
-			res, err := s.Take(ctx, "k", store.Request{Rate: 1, Burst: 1, Cost: 1})
-			if err != nil || !res.Allowed {
-				t.Fatalf("take 1 of 1 at 1/s: %+v, %v", res, err)
-			}
-			if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl > time.Second {
-				t.Fatalf("TTL %v after taking 1 of 1 at 1/s, want 1s at most", ttl)
-			}
-			state := c.Get(ctx, s.Key("k")).Val()
-			// Under the new policy (refills in 500 s) the bucket regains the
-			// refund's cost of 3 in 300 s: a take 400 s back gives nothing.
-			slow := store.Request{Rate: 0.01, Burst: 5, Cost: 3}
-			if err := s.Refund(ctx, "k", slow, res.At-400_000_000); err != nil {
-				t.Fatal(err)
-			}
-			if got := c.Get(ctx, s.Key("k")).Val(); got != state {
-				t.Fatalf("the refund of nothing changed the bucket from %x to %x", state, got)
-			}
-			if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl < 499*time.Second || ttl > 500*time.Second+time.Millisecond {
-				t.Fatalf("after the refund of nothing the key expires in %v, want its refill time under the new policy, 500s", ttl)
-			}
-		})
-	}
+	onBothServers(t, func(t *testing.T, name string, m *miniredis.Miniredis, c *redis.Client, s *redisstore.Store) {
+		ctx := context.Background()
+		m.SetTime(time.Now())
+		res, err := s.Take(ctx, "k", store.Request{Rate: 1, Burst: 1, Cost: 1})
+		if err != nil || !res.Allowed {
+			t.Fatalf("take 1 of 1 at 1/s: %+v, %v", res, err)
+		}
+		if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl > time.Second {
+			t.Fatalf("TTL %v after taking 1 of 1 at 1/s, want 1s at most", ttl)
+		}
+		state := c.Get(ctx, s.Key("k")).Val()
+		// Under the new policy (refills in 500 s) the bucket regains the
+		// refund's cost of 3 in 300 s: a take 400 s back gives nothing.
+		slow := store.Request{Rate: 0.01, Burst: 5, Cost: 3}
+		if err := s.Refund(ctx, "k", slow, res.At-400_000_000); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Get(ctx, s.Key("k")).Val(); got != state {
+			t.Fatalf("the refund of nothing changed the bucket from %x to %x", state, got)
+		}
+		if ttl := c.PTTL(ctx, s.Key("k")).Val(); ttl < 499*time.Second || ttl > 500*time.Second+time.Millisecond {
+			t.Fatalf("after the refund of nothing the key expires in %v, want its refill time under the new policy, 500s", ttl)
+		}
+	})
 }
 
 // callsOf is how many times a redis-server has run cmd, scripts'

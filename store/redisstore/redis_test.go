@@ -38,6 +38,18 @@ func freshStore(t testing.TB, client redis.UniversalClient, opts ...redisstore.O
 	return s
 }
 
+// onBothServers runs f as a subtest on miniredis (name "miniredis") and on
+// a real redis-server ("redis-server"; see redistest.Start for when there
+// is none), each time with a Store of its own. m is the miniredis, whose
+// clock f may set.
+func onBothServers(t *testing.T, f func(t *testing.T, name string, m *miniredis.Miniredis, c *redis.Client, s *redisstore.Store)) {
+	m := miniredis.RunT(t)
+	srv := redistest.Start(t)
+	for name, c := range map[string]*redis.Client{"miniredis": newClient(t, m.Addr()), "redis-server": newClient(t, srv.Addr())} {
+		t.Run(name, func(t *testing.T) { f(t, name, m, c, freshStore(t, c)) })
+	}
+}
+
 func TestConformanceMiniredis(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		m := miniredis.RunT(t)

@@ -63,61 +63,56 @@ func encodeState(tokens float64, last int64) string {
 // Take stores exactly the level the local arithmetic leaves: a denied one
 // leaves the stored bytes as they were.
 func TestStateEncoding(t *testing.T) {
-	m := miniredis.RunT(t)
-	srv := redistest.Start(t)
-	for name, c := range map[string]*redis.Client{"miniredis": newClient(t, m.Addr()), "redis-server": newClient(t, srv.Addr())} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			s := freshStore(t, c)
-			for i, p := range []limiter.Policy{{Rate: 1e-3, Burst: 1}, {Rate: 1e-3, Burst: 7}, {Rate: 1e3, Burst: 1 << 20}} {
-				burst, b := p.Burst, float64(p.Burst)
-				for j, level := range []float64{0, -1e-9, 5e-324, 1e-300, 0.1, math.Nextafter(b, 0), b - 1, b / 3, 1} {
-					key := fmt.Sprintf("k%d-%d", i, j)
-					last := time.Now().UnixMicro() - 1_000_000 // a second ago: the refill is a float too
-					if err := c.Set(ctx, s.Key(key), encodeState(level, last), time.Hour).Err(); err != nil {
-						t.Fatal(err)
+	onBothServers(t, func(t *testing.T, name string, m *miniredis.Miniredis, c *redis.Client, s *redisstore.Store) {
+		ctx := context.Background()
+		for i, p := range []limiter.Policy{{Rate: 1e-3, Burst: 1}, {Rate: 1e-3, Burst: 7}, {Rate: 1e3, Burst: 1 << 20}} {
+			burst, b := p.Burst, float64(p.Burst)
+			for j, level := range []float64{0, -1e-9, 5e-324, 1e-300, 0.1, math.Nextafter(b, 0), b - 1, b / 3, 1} {
+				key := fmt.Sprintf("k%d-%d", i, j)
+				last := time.Now().UnixMicro() - 1_000_000 // a second ago: the refill is a float too
+				if err := c.Set(ctx, s.Key(key), encodeState(level, last), time.Hour).Err(); err != nil {
+					t.Fatal(err)
+				}
+				if got, gotLast, err := decodeState(encodeState(level, last)); err != nil || got != level || gotLast != last {
+					t.Fatalf("encodeState(%v, %d) decodes to %v, %d, %v", level, last, got, gotLast, err)
+				}
+				req := store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 1}
+				peek, err := s.Peek(ctx, key, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := s.Take(ctx, key, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				state, err := c.Get(ctx, s.Key(key)).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens, now, err := decodeState(state)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !res.Allowed { // a denial writes nothing: the reply's At is when it was decided
+					if state != encodeState(level, last) {
+						t.Fatalf("burst %d, level %v: denied, and the bucket became %v at %d", burst, level, tokens, now)
 					}
-					if got, gotLast, err := decodeState(encodeState(level, last)); err != nil || got != level || gotLast != last {
-						t.Fatalf("encodeState(%v, %d) decodes to %v, %d, %v", level, last, got, gotLast, err)
-					}
-					req := store.Request{Rate: p.Rate, Burst: p.Burst, Cost: 1}
-					peek, err := s.Peek(ctx, key, req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					res, err := s.Take(ctx, key, req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					state, err := c.Get(ctx, s.Key(key)).Result()
-					if err != nil {
-						t.Fatal(err)
-					}
-					tokens, now, err := decodeState(state)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !res.Allowed { // a denial writes nothing: the reply's At is when it was decided
-						if state != encodeState(level, last) {
-							t.Fatalf("burst %d, level %v: denied, and the bucket became %v at %d", burst, level, tokens, now)
-						}
-						now = res.At
-					}
-					ref := &refBucket{p: p, tokens: level, last: time.UnixMicro(last)}
-					want, _ := ref.allow(time.UnixMicro(now), 1)
-					if got := (limiter.Decision{Allowed: res.Allowed, Limit: burst, Remaining: res.Remaining, RetryAfter: res.RetryAfter, ResetAfter: res.ResetAfter}); got != want {
-						t.Fatalf("burst %d, level %v: Take %+v, the local arithmetic gives %+v", burst, level, got, want)
-					}
-					if tokens != ref.tokens {
-						t.Fatalf("burst %d, level %v: stored %v, the local arithmetic leaves %v", burst, level, tokens, ref.tokens)
-					}
-					if peek.Allowed != res.Allowed {
-						t.Fatalf("burst %d, level %v: Peek %+v before Take %+v", burst, level, peek, res)
-					}
+					now = res.At
+				}
+				ref := &refBucket{p: p, tokens: level, last: time.UnixMicro(last)}
+				want, _ := ref.allow(time.UnixMicro(now), 1)
+				if got := (limiter.Decision{Allowed: res.Allowed, Limit: burst, Remaining: res.Remaining, RetryAfter: res.RetryAfter, ResetAfter: res.ResetAfter}); got != want {
+					t.Fatalf("burst %d, level %v: Take %+v, the local arithmetic gives %+v", burst, level, got, want)
+				}
+				if tokens != ref.tokens {
+					t.Fatalf("burst %d, level %v: stored %v, the local arithmetic leaves %v", burst, level, tokens, ref.tokens)
+				}
+				if peek.Allowed != res.Allowed {
+					t.Fatalf("burst %d, level %v: Peek %+v before Take %+v", burst, level, peek, res)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // A rolling deploy from the version 1 state ("%.17g %.17g" under ":r:")
