@@ -237,8 +237,20 @@ func (p *policyMath) unlimited() Decision {
 // advance is rate.Limiter.advance: the tokens in a bucket holding tokens at
 // last, observed at now. The caller guarantees now >= last.
 func (p *policyMath) advance(tokens float64, last, now int64) float64 {
-	tokens += time.Duration(now-last).Seconds() * p.limit
+	tokens += seconds(now-last) * p.limit
 	return min(tokens, p.burst)
+}
+
+// seconds is time.Duration(d).Seconds(), bit for bit. Under a second that
+// is float64(0) + float64(d)/1e9, which is float64(d)/1e9 (adding +0
+// changes no nonzero float, and d/1e9 is only ±0 for d = 0): the integer
+// division and remainder are skipped on the hot path, where a bucket is
+// read again well within a second.
+func seconds(d int64) float64 {
+	if d > -int64(time.Second) && d < int64(time.Second) {
+		return float64(d) / 1e9
+	}
+	return time.Duration(d).Seconds()
 }
 
 // adopt is the level under p, from at on, of a bucket that held tokens at

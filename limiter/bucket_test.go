@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -171,4 +172,19 @@ func FuzzBucket(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSecondsIsDurationSeconds: seconds, advance's shortcut under a second,
+// is time.Duration.Seconds bit for bit, at the edges and at random.
+func TestSecondsIsDurationSeconds(t *testing.T) {
+	ds := []int64{0, 1, -1, 999_999_999, -999_999_999, 1e9, -1e9, 1e9 + 1, math.MaxInt64, math.MinInt64, 1 << 53, 1<<53 + 1}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100_000 {
+		ds = append(ds, r.Int64N(2e9)-1e9, r.Int64(), int64(r.Uint64()>>r.IntN(64)))
+	}
+	for _, d := range ds {
+		if got, want := seconds(d), time.Duration(d).Seconds(); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("seconds(%d) = %v (%#x), Duration.Seconds = %v (%#x)", d, got, math.Float64bits(got), want, math.Float64bits(want))
+		}
+	}
 }
