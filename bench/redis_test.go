@@ -71,7 +71,7 @@ func benchRedis(b *testing.B, parallel bool) {
 				admitted.Add(a)
 				errs.Add(e)
 			}
-			srv0, err := resetServerStats(ctx, admin)
+			srv0, err := ResetServerStats(ctx, admin)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -94,7 +94,7 @@ func benchRedis(b *testing.B, parallel bool) {
 			if e, a := errs.Load(), admitted.Load(); e > 0 || a != int64(b.N) {
 				b.Fatalf("%d decisions: %d admitted, %d errors; want all admitted", b.N, a, e)
 			}
-			srv1, err := readServerStats(ctx, admin)
+			srv1, err := ReadServerStats(ctx, admin)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,27 +1,10 @@
 package bench
 
 import (
-	"bufio"
-	"context"
-	"fmt"
 	"math"
-	"strconv"
-	"strings"
+	"slices"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 )
-
-// serverStats is what a redis-server says it has spent since its last
-// CONFIG RESETSTAT: CPU time (INFO cpu) and, per command, calls and
-// microseconds (INFO commandstats). A command a script runs is counted
-// under its own name too, and its time is also inside the script's.
-type serverStats struct {
-	cpu  float64 // used_cpu_user + used_cpu_sys, in seconds, since the server started
-	cmds map[string]cmdStat
-}
-
-type cmdStat struct{ calls, usec int64 }
 
 // writeCommands are the commands the implementations write their state
 // with: floodgate and redis_rate SET from their scripts, ulule INCRBY and
@@ -31,108 +14,42 @@ var writeCommands = []string{"set", "incr", "incrby", "pexpire", "expire"}
 // adminCommands are the stats' own commands, left out of the figures.
 var adminCommands = []string{"info", "config|resetstat"}
 
-// resetServerStats zeroes the server's command statistics and returns its
-// CPU time so far.
-func resetServerStats(ctx context.Context, c *redis.Client) (serverStats, error) {
-	if err := c.ConfigResetStat(ctx).Err(); err != nil {
-		return serverStats{}, fmt.Errorf("CONFIG RESETSTAT: %w", err)
-	}
-	return readServerStats(ctx, c)
-}
-
-func readServerStats(ctx context.Context, c *redis.Client) (serverStats, error) {
-	info, err := c.Info(ctx, "cpu", "commandstats").Result()
-	if err != nil {
-		return serverStats{}, fmt.Errorf("INFO: %w", err)
-	}
-	return parseInfo(info)
-}
-
-// parseInfo reads used_cpu_user, used_cpu_sys and the cmdstat_ lines
-// ("cmdstat_evalsha:calls=5000,usec=41000,usec_per_call=8.20,…").
-func parseInfo(info string) (serverStats, error) {
-	s := serverStats{cmds: map[string]cmdStat{}}
-	cpuFields := 0
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
-		if !ok {
-			continue
-		}
-		switch {
-		case k == "used_cpu_user" || k == "used_cpu_sys":
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return s, fmt.Errorf("INFO %s: %w", k, err)
-			}
-			s.cpu += f
-			cpuFields++
-		case strings.HasPrefix(k, "cmdstat_"):
-			var st cmdStat
-			for _, kv := range strings.Split(v, ",") {
-				name, val, _ := strings.Cut(kv, "=")
-				var err error
-				switch name {
-				case "calls":
-					st.calls, err = strconv.ParseInt(val, 10, 64)
-				case "usec":
-					st.usec, err = strconv.ParseInt(val, 10, 64)
-				}
-				if err != nil {
-					return s, fmt.Errorf("INFO %s: %w", k, err)
-				}
-			}
-			s.cmds[strings.TrimPrefix(k, "cmdstat_")] = st
-		}
-	}
-	if cpuFields != 2 {
-		return s, fmt.Errorf("INFO without used_cpu_user and used_cpu_sys:\n%s", info)
-	}
-	return s, nil
-}
-
 // serverMetrics turns the stats of n decisions into benchmark metrics:
 // srv-cpu-us/op (the server's CPU time per decision), writes/op (calls of
 // writeCommands per decision), and for each command it ran,
 // <command>-calls/op and <command>-us/call.
-func serverMetrics(before, after serverStats, n int) map[string]float64 {
-	m := map[string]float64{"srv-cpu-us/op": (after.cpu - before.cpu) * 1e6 / float64(n)}
+func serverMetrics(before, after ServerStats, n int) map[string]float64 {
+	m := map[string]float64{"srv-cpu-us/op": (after.CPU - before.CPU) * 1e6 / float64(n)}
 	writes := int64(0)
-	for name, st := range after.cmds {
-		if st.calls == 0 || contains(adminCommands, name) {
+	for name, st := range after.Cmds {
+		if st.Calls == 0 || slices.Contains(adminCommands, name) {
 			continue
 		}
-		if contains(writeCommands, name) {
-			writes += st.calls
+		if slices.Contains(writeCommands, name) {
+			writes += st.Calls
 		}
-		m[name+"-calls/op"] = float64(st.calls) / float64(n)
-		m[name+"-us/call"] = float64(st.usec) / float64(st.calls)
+		m[name+"-calls/op"] = float64(st.Calls) / float64(n)
+		m[name+"-us/call"] = float64(st.Usec) / float64(st.Calls)
 	}
 	m["writes/op"] = float64(writes) / float64(n)
 	return m
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
-}
-
 func TestServerMetrics(t *testing.T) {
-	before, err := parseInfo("# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.000000\r\n")
+	before, err := ParseInfo("# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.000000\r\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := parseInfo("# CPU\r\nused_cpu_sys:1.510000\r\nused_cpu_user:2.010000\r\n# Commandstats\r\n" +
+	after, err := ParseInfo("# CPU\r\nused_cpu_sys:1.510000\r\nused_cpu_user:2.010000\r\n# Commandstats\r\n" +
 		"cmdstat_evalsha:calls=1000,usec=8200,usec_per_call=8.20,rejected_calls=0,failed_calls=0\r\n" +
 		"cmdstat_set:calls=1000,usec=1100,usec_per_call=1.10,rejected_calls=0,failed_calls=0\r\n" +
 		"cmdstat_pexpire:calls=500,usec=500,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n" +
 		"cmdstat_info:calls=1,usec=50,usec_per_call=50.00,rejected_calls=0,failed_calls=0\r\n")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := after.ScriptCalls() - before.ScriptCalls(); got != 1000 {
+		t.Errorf("ScriptCalls: %d more, want 1000", got)
 	}
 	m := serverMetrics(before, after, 1000)
 	for unit, want := range map[string]float64{
@@ -145,7 +62,7 @@ func TestServerMetrics(t *testing.T) {
 	if _, ok := m["info-calls/op"]; ok {
 		t.Errorf("the stats' own INFO is counted: %v", m)
 	}
-	if _, err := parseInfo("cmdstat_get:calls=1,usec=1\r\n"); err == nil {
-		t.Error("parseInfo without INFO cpu: no error")
+	if _, err := ParseInfo("cmdstat_get:calls=1,usec=1\r\n"); err == nil {
+		t.Error("ParseInfo without INFO cpu: no error")
 	}
 }

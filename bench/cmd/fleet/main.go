@@ -18,7 +18,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -262,11 +261,7 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, wl 
 		}
 	}
 	runtime.GC()
-	redis0, err := redisCPU(ctx, admin)
-	if err != nil {
-		return cell{}, err
-	}
-	calls0, err := scriptCalls(ctx, admin)
+	srv0, err := bench.ReadServerStats(ctx, admin)
 	if err != nil {
 		return cell{}, err
 	}
@@ -314,11 +309,7 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, wl 
 	elapsed := time.Since(start)
 	client1 := processCPU()
 	fallbacks1 := fallbacks()
-	redis1, err := redisCPU(ctx, admin)
-	if err != nil {
-		return cell{}, err
-	}
-	calls1, err := scriptCalls(ctx, admin)
+	srv1, err := bench.ReadServerStats(ctx, admin)
 	if err != nil {
 		return cell{}, err
 	}
@@ -334,64 +325,12 @@ func measure(ctx context.Context, admin *redis.Client, addr string, im impl, wl 
 	}
 	slices.Sort(all)
 	c := cell{decisions: int64(len(all)) - (fallbacks1 - fallbacks0), fallbacks: fallbacks1 - fallbacks0,
-		admitted: admitted.Load() - (fallbacks1 - fallbacks0), calls: calls1 - calls0, elapsed: elapsed, redisCPU: redis1 - redis0, client: client1 - client0,
+		admitted: admitted.Load() - (fallbacks1 - fallbacks0), calls: srv1.ScriptCalls() - srv0.ScriptCalls(), elapsed: elapsed, redisCPU: time.Duration((srv1.CPU - srv0.CPU) * float64(time.Second)), client: client1 - client0,
 		p99: all[(len(all)*99)/100]}
 	c.perSec = float64(c.decisions) / elapsed.Seconds()
 	c.redisPer = float64(c.redisCPU.Microseconds()) / float64(c.decisions)
 	c.clientPer = float64(c.client.Microseconds()) / float64(c.decisions)
 	return c, nil
-}
-
-// redisCPU returns the CPU time redis-server has used: INFO cpu's
-// used_cpu_sys plus used_cpu_user.
-func redisCPU(ctx context.Context, c *redis.Client) (time.Duration, error) {
-	info, err := c.Info(ctx, "cpu").Result()
-	if err != nil {
-		return 0, err
-	}
-	var total float64
-	found := 0
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return 0, fmt.Errorf("INFO cpu %s: %w", k, err)
-			}
-			total += f
-			found++
-		}
-	}
-	if found != 2 {
-		return 0, fmt.Errorf("INFO cpu without used_cpu_sys and used_cpu_user: %q", info)
-	}
-	return time.Duration(total * float64(time.Second)), nil
-}
-
-// scriptCalls returns the script calls Redis has run: INFO commandstats'
-// calls of evalsha and eval (the INFO command itself is not one).
-func scriptCalls(ctx context.Context, c *redis.Client) (int64, error) {
-	info, err := c.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") {
-			continue
-		}
-		_, rest, _ := strings.Cut(line, "calls=")
-		v, _, _ := strings.Cut(rest, ",")
-		calls, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("INFO commandstats: %q: %w", line, err)
-		}
-		n += calls
-	}
-	return n, nil
 }
 
 // processCPU returns the user and system CPU time this process has used.
