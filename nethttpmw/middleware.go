@@ -98,8 +98,8 @@ func (g *Gate) Fail(w http.ResponseWriter, r *http.Request, err error) {
 // request (WithDeniedHandler or WithProblemDetails) and to one for which
 // no decision could be made (WithErrorHandler or WithProblemDetails). Where
 // it has none, an adapter may follow its framework's convention instead of
-// Deny or Fail (echomw returns an *echo.HTTPError for a failure; it writes
-// denials with Deny either way).
+// Deny or Fail (echomw returns an *echo.HTTPError for a failure; it answers
+// denials through Guard either way, unless its Config has a DeniedHandler).
 func (g *Gate) Responds() (denied, failed bool) {
 	return g.cfg.denied != nil || g.problem, g.cfg.onError != nil || g.problem
 }
